@@ -1,0 +1,68 @@
+"""BFCL's prompting-mode decoder: raw model text -> `[{name: {arg: value}}]`, or a ParseFailure.
+
+The text is trimmed of backticks, newlines and spaces at both ends and wrapped in `[`/`]` when it
+does not already start/end with them, exactly as BFCL does; that is why a bare call `f(a=1)` and a
+plain ``` fence decode while ```` ```python ````, prose, or a quoted list `'[f()]'` do not.
+Python categories are then read with funcall.calls.python_syntax (BFCL's value rules, but never
+`eval`); Java and JavaScript use the small bounded parsers in java_call.py / js_call.py instead of
+tree-sitter. The result may be something other than a call list (Java decodes "no call found" as
+`{}`, JavaScript as `None`): the checker reports those as `decoder_wrong_output_format`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from funcall.bfcl.checker import language_of
+from funcall.calls.limits import DEFAULT_LIMITS, Limits
+from funcall.calls.python_syntax import (
+    ParseFailure,
+    calls_from_expression,
+    parse_expression,
+)
+
+DecodeFailure = ParseFailure
+
+
+def bracketed(text: str) -> str:
+    """BFCL's pre-processing: strip "`", "\\n" and " " from both ends, then make sure of [ ... ]."""
+    text = text.strip("`\n ")
+    if not text.startswith("["):
+        text = "[" + text
+    if not text.endswith("]"):
+        text = text + "]"
+    return text
+
+
+def decode_python(text: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | ParseFailure:
+    """Decode text the way BFCL decodes prompting models in Python categories (and irrelevance)."""
+    if not isinstance(text, str):
+        return ParseFailure("syntax", "model output text is not a string")
+    if len(text) > limits.max_chars:
+        return ParseFailure("too_long", f"{len(text)} characters > {limits.max_chars}")
+    body = parse_expression(bracketed(text).strip().strip("'"), limits)
+    if isinstance(body, ParseFailure):
+        return body
+    calls = calls_from_expression(body, limits)
+    if isinstance(calls, ParseFailure):
+        return calls
+    return [{call["name"]: call["arguments"]} for call in calls]
+
+
+def decode_text(text: str, category: str, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Decoded output for `category` (irrelevance categories use the Python decoder, as BFCL does)."""
+    language = language_of(category)
+    if language == "python":
+        return decode_python(text, limits)
+    if not isinstance(text, str):
+        return ParseFailure("syntax", "model output text is not a string")
+    if len(text) > limits.max_chars:
+        return ParseFailure("too_long", f"{len(text)} characters > {limits.max_chars}")
+    source = bracketed(text)[1:-1]  # BFCL cuts the outer brackets off again for Java/JS
+    if language == "java":
+        from funcall.bfcl.java_call import decode_java
+
+        return decode_java(source, limits)
+    from funcall.bfcl.js_call import decode_js
+
+    return decode_js(source, limits)

@@ -1,0 +1,291 @@
+"""Build the labelled BFCL conformance corpus: tests/data/bfcl/conformance.jsonl.gz.
+
+    .venv/bin/python tests/tools/build_bfcl_corpus.py [--data-dir ../shared/bfcl/data] [--seed 0]
+
+For every entry of the 12 single-turn categories it writes model outputs (the ground truth rendered
+as text in the category's language and, for Python categories, in decoded form; then seeded random
+perturbations: wrong values, types, missing/extra parameters, wrong names and counts, swapped order,
+formatting quirks such as fences, prose, quoted lists and bare calls, Java/JS literal variants, and
+irrelevance outputs), labels each one with the OFFICIAL checker (experiments/benchmarks/bfcl_official.py,
+in its own venv, created on first use), and stores compact rows `{id, category, entry, model_output_text
+| model_output, valid, error_type}`: the function docs and ground truth are looked up by `entry` (the
+BFCL id) in the data directory, so the corpus stays small. Entry text stays byte-identical for a
+given seed and data, so reruns reproduce the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gzip
+import json
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "experiments" / "benchmarks")]
+
+from bfcl_official import ensure_venv
+
+from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES, is_irrelevance, language_of
+from funcall.bfcl.data import load_category
+from tools.bfcl_render import ground_truth_calls, render_text
+
+OUTPUT = REPO / "tests" / "data" / "bfcl" / "conformance.jsonl.gz"
+
+
+# --------------------------------------------------------------------------- value perturbations
+
+
+def _pick_argument(rng, calls, predicate=lambda v: True):
+    choices = [(i, k) for i, c in enumerate(calls) for k, v in c["arguments"].items() if predicate(v)]
+    return rng.choice(choices) if choices else None
+
+
+def wrong_value(rng, calls, entry):
+    spot = _pick_argument(rng, calls)
+    if not spot:
+        return None
+    i, key = spot
+    value = calls[i]["arguments"][key]
+    if isinstance(value, bool):
+        new = not value
+    elif isinstance(value, int):
+        new = value + rng.choice([1, -1, 100])
+    elif isinstance(value, float):
+        new = round(value * 1.5 + 0.25, 3)
+    elif isinstance(value, str):
+        new = rng.choice([value + "x", value.upper(), value.replace(" ", ""), value + "!", "other", value[:-1], f" {value}, "])
+    elif isinstance(value, list):
+        new = value[:-1] if value and rng.random() < 0.5 else value + [value[0] if value else 1]
+        if value and rng.random() < 0.3:
+            new = list(reversed(value))
+    elif isinstance(value, dict):
+        new = dict(value)
+        if new and rng.random() < 0.5:
+            new.pop(rng.choice(list(new)))
+        else:
+            new[rng.choice(list(new) or ["k"])] = "changed"
+    else:
+        new = "other"
+    calls[i]["arguments"][key] = new
+    return calls
+
+
+def wrong_type(rng, calls, entry):
+    spot = _pick_argument(rng, calls)
+    if not spot:
+        return None
+    i, key = spot
+    value = calls[i]["arguments"][key]
+    if isinstance(value, bool):
+        new = rng.choice([int(value), str(value).lower(), "True"])
+    elif isinstance(value, int):
+        new = rng.choice([str(value), float(value), [value]])
+    elif isinstance(value, float):
+        new = rng.choice([str(value), int(value), round(value)])
+    elif isinstance(value, str):
+        new = rng.choice([1, True, [value], {"value": value}, 2.5])
+    elif isinstance(value, list):
+        new = rng.choice([tuple(value), str(value), value[0] if value else 0, [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value], [str(v) for v in value]])
+    elif isinstance(value, dict):
+        new = rng.choice([list(value.values()), str(value), [value]])
+    else:
+        new = 0
+    calls[i]["arguments"][key] = new
+    return calls
+
+
+def drop_param(rng, calls, entry):
+    spot = _pick_argument(rng, calls)
+    if not spot:
+        return None
+    i, key = spot
+    del calls[i]["arguments"][key]
+    return calls
+
+
+def restore_optional(rng, calls, entry):
+    """Add a parameter whose first option was "" with its next acceptable value (often valid)."""
+    for (name, params), call in zip((next(iter(g.items())) for g in entry.ground_truth or []), calls):
+        for param, options in params.items():
+            if options and options[0] == "" and len(options) > 1 and param not in call["arguments"]:
+                call["arguments"][param] = options[1]
+                return calls
+    return None
+
+
+def extra_param(rng, calls, entry):
+    if not calls:
+        return None
+    call = rng.choice(calls)
+    declared = [p for f in entry.functions if f["name"] == call["name"] for p in f["parameters"]["properties"]]
+    unused = [p for p in declared if p not in call["arguments"]]
+    key = rng.choice(unused) if unused and rng.random() < 0.6 else "extra_param"
+    call["arguments"][key] = rng.choice([1, "x", True, 2.5])
+    return calls
+
+
+def wrong_name(rng, calls, entry):
+    if not calls:
+        return None
+    call = rng.choice(calls)
+    others = [f["name"] for f in entry.functions if f["name"] != call["name"]]
+    call["name"] = rng.choice(others) if others and rng.random() < 0.6 else call["name"] + rng.choice(["_v2", "s", ""]).upper()
+    if call["name"].endswith("S") is False and rng.random() < 0.3:
+        call["name"] = call["name"].lower()
+    return calls
+
+
+def duplicate_call(rng, calls, entry):
+    return calls + [copy.deepcopy(rng.choice(calls))] if calls else None
+
+
+def drop_call(rng, calls, entry):
+    return calls[1:] if calls else None
+
+
+def swap_order(rng, calls, entry):
+    if len(calls) < 2:
+        return None
+    shuffled = calls[:]
+    while shuffled == calls:
+        rng.shuffle(shuffled)
+    return shuffled
+
+
+def reorder_keywords(rng, calls, entry):
+    for call in calls:
+        items = list(call["arguments"].items())
+        rng.shuffle(items)
+        call["arguments"] = dict(items)
+    return calls
+
+
+def float_elements(rng, calls, entry):
+    spot = _pick_argument(rng, calls, lambda v: isinstance(v, list) and any(isinstance(x, float) for x in v))
+    if not spot:
+        return None
+    i, key = spot
+    calls[i]["arguments"][key] = [int(x) if isinstance(x, float) else x for x in calls[i]["arguments"][key]]
+    return calls
+
+
+VALUE_PERTURBATIONS = [wrong_value, wrong_value, wrong_type, wrong_type, drop_param, restore_optional, extra_param,
+                       wrong_name, duplicate_call, drop_call, swap_order, reorder_keywords, float_elements]
+
+
+# --------------------------------------------------------------------------- text perturbations
+
+
+def text_variants(rng, text: str, language: str) -> list[str]:
+    inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    variants = [
+        f"```{language}\n{text}\n```", f"```\n{text}\n```", f"Sure! Here is the call: {text}", f"'{text}'",
+        inner, f"{text}\nI hope this helps.", f"  {text}  \n", text.replace(", ", ",\n"), f"[{inner};]",
+        inner.replace("), ", ");\n"), text.replace("=", " = "), f"({inner})", f"[{inner},]", text + text,
+        text.replace("'", '"'), text.replace('"', "'"), text[:-1], f"<answer>{text}</answer>", "`" + text + "`",
+        f"{text}]", f"[{text}", inner + ";", inner.replace("(", "(1, ", 1), text.replace("=", ": "),
+    ]
+    return rng.sample(variants, 3)
+
+
+IRRELEVANT_OUTPUTS = [
+    "", "[]", "[ ]", "None", "I cannot answer that with the given functions.", "[{}]", "{}", "()", "```\n[]\n```",
+    "The functions provided are not relevant.", "[None]", "'[]'", "[1, 2]", "```python\n[]\n```", "NO_CALL",
+    'json\n[{"name": "x"}]', "[print('hi')]", "[f()]", "f()", "[foo(a=1)]", "`[]`", "[[]]", "[{'a': 1}]",
+]
+
+
+def irrelevance_outputs(rng, entry) -> list[str]:
+    doc = entry.functions[0] if entry.functions else {"name": "lookup", "parameters": {}}
+    required = doc["parameters"].get("required", [])
+    call = f"{doc['name']}({', '.join(f'{p}=1' for p in required)})"
+    picks = rng.sample(IRRELEVANT_OUTPUTS, 2)
+    return picks + [rng.choice([f"[{call}]", call, f"```python\n[{call}]\n```", f"Let me call it: [{call}]", f"[{call}, {call}]"])]
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def cases_for(entry, rng) -> list[dict]:
+    language = language_of(entry.category)
+    base = {"category": entry.category, "entry": entry.id}
+    if is_irrelevance(entry.category):
+        return [{**base, "model_output_text": text} for text in irrelevance_outputs(rng, entry)]
+    calls = ground_truth_calls(entry.ground_truth)
+    text = render_text(calls, entry.functions, language)
+    cases = [{**base, "kind": "ground_truth", "model_output_text": text}]
+    if language == "python":
+        cases.append({**base, "kind": "ground_truth_decoded", "model_output": [{c["name"]: c["arguments"]} for c in calls]})
+    perturbations = rng.sample(VALUE_PERTURBATIONS, 4 if entry.category != "live_multiple" else 2)
+    for perturb in perturbations:
+        changed = perturb(rng, copy.deepcopy(calls), entry)
+        if changed is None:
+            continue
+        if language == "python" and rng.random() < 0.25:
+            try:
+                cases.append({**base, "model_output": json.loads(json.dumps([{c["name"]: c["arguments"]} for c in changed]))})
+            except (TypeError, ValueError):
+                pass
+            continue
+        cases.append({**base, "model_output_text": render_text(changed, entry.functions, language)})
+    cases.extend({**base, "model_output_text": variant} for variant in text_variants(rng, text, language)[: 3 if entry.category != "live_multiple" else 1])
+    return cases
+
+
+def build(data_dir: Path, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    cases = []
+    for category in SINGLE_TURN_CATEGORIES:
+        for entry in load_category(data_dir, category):
+            cases.extend(cases_for(entry, rng))
+    for number, case in enumerate(cases):
+        case["id"] = f"case_{number}"
+    return cases
+
+
+def full_rows(cases: list[dict], data_dir: Path) -> list[dict]:
+    entries = {e.id: e for c in SINGLE_TURN_CATEGORIES for e in load_category(data_dir, c)}
+    rows = []
+    for case in cases:
+        entry = entries[case["entry"]]
+        rows.append({**case, "question": {"question": entry.question, "function": entry.functions}, "possible_answer": entry.ground_truth})
+    return rows
+
+
+def label_with_official(rows: list[dict]) -> list[dict]:
+    python = ensure_venv()
+    with tempfile.TemporaryDirectory() as tmp:
+        source, sink = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        subprocess.run([python, REPO / "experiments" / "benchmarks" / "bfcl_official.py", source, sink], check=True)
+        return [json.loads(line) for line in sink.read_text().splitlines()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "bfcl" / "data")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args()
+    cases = build(args.data_dir, args.seed)
+    labels = label_with_official(full_rows(cases, args.data_dir))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.GzipFile(args.output, "wb", mtime=0) as sink:
+        for case, label in zip(cases, labels):
+            assert case["id"] == label["id"]
+            sink.write((json.dumps({**case, "valid": label["valid"], "error_type": label["error_type"]}) + "\n").encode())
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[str(label["error_type"])] = counts.get(str(label["error_type"]), 0) + 1
+    print(f"{len(cases)} cases -> {args.output}")
+    for error_type, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+        print(f"  {count:6d}  {error_type}")
+
+
+if __name__ == "__main__":
+    main()
