@@ -1,0 +1,1 @@
+"""funcall: train LLMs to call functions well."""

@@ -1,0 +1,109 @@
+"""Prompts: the system message that lists the tools and asks for the answer format.
+
+Every example becomes a prompt through the tokenizer's own chat template (so a Hugging Face
+model gets the turn markers it was tuned on) with a system message, written here in our own
+words, that lists the tools and asks for reasoning in ``<think>...</think>`` followed by the
+calls in BFCL's Python syntax. Two listing styles: ``json`` (one JSON function doc per line, as
+BFCL's prompting mode shows them; the default for real models) and ``compact`` (one short
+signature per line, e.g. ``get_weather(city: str, unit?: "celsius"|"fahrenheit")``; what the
+tiny model can afford in its context). For the JSON tool-call formats (``hermes``, ``openai``)
+the tools go to the template as ``tools=`` instead, as those models expect.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+TYPE_NAMES = {"string": "str", "integer": "int", "number": "float", "float": "float", "boolean": "bool",
+              "array": "list", "dict": "dict", "object": "dict", "tuple": "tuple", "any": "any"}
+
+INSTRUCTIONS = {
+    "think_answer": (
+        "Think first inside <think></think>: name the tool and list the value of every argument "
+        "you take from the request, then check that all required arguments are there. Then write "
+        "the calls inside <answer></answer> as a Python list, for example "
+        "<answer>[get_time(city='Oslo'), add(a=1, b=2)]</answer>. If no tool fits, answer "
+        "<answer>[]</answer>."),
+    "funreason": (
+        "Think first inside <think></think>: name the tool and list the value of every argument "
+        "you take from the request. Then, after a blank line, write the calls as a Python list, "
+        "for example [get_time(city='Oslo'), add(a=1, b=2)]. If no tool fits, write []."),
+    "python": (
+        "Reply with the calls only, as a Python list, for example "
+        "[get_time(city='Oslo'), add(a=1, b=2)]. If no tool fits, reply []."),
+}
+COMPACT_INSTRUCTIONS = {
+    "think_answer": "Think in <think></think>, then give the calls in <answer>[...]</answer>.",
+    "funreason": "Think in <think></think>, then give the calls as [...].",
+    "python": "Give the calls as [...].",
+}
+JSON_TOOL_FORMATS = ("hermes", "openai")
+
+
+@dataclass
+class PromptStyle:
+    """How prompts are written. ``system_prompt`` may be a template using ``{tools}`` and
+    ``{instructions}`` to replace ours entirely."""
+
+    answer_format: str = "think_answer"
+    tool_style: str = "json"
+    system_prompt: str | None = None
+
+    @property
+    def tools_via_template(self) -> bool:
+        return self.answer_format in JSON_TOOL_FORMATS
+
+
+def signature(tool: dict) -> str:
+    params = (tool.get("parameters") or {})
+    required = set(params.get("required") or [])
+    parts = []
+    for name, spec in (params.get("properties") or {}).items():
+        if spec.get("enum"):
+            kind = "|".join(json.dumps(v) for v in spec["enum"])
+        else:
+            kind = TYPE_NAMES.get(spec.get("type", "any"), str(spec.get("type")))
+            if kind == "list" and isinstance(spec.get("items"), dict):
+                kind = f"list[{TYPE_NAMES.get(spec['items'].get('type'), 'any')}]"
+        parts.append(f"{name}{'' if name in required else '?'}: {kind}")
+    return f"{tool['name']}({', '.join(parts)}) - {tool.get('description', '').strip()}"
+
+
+def list_tools(tools: list[dict], style: str) -> str:
+    if style == "compact":
+        return "\n".join(signature(t) for t in tools)
+    if style == "json":
+        return "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
+    raise ValueError(f"data.prompt.tool_style must be 'json' or 'compact', got {style!r}")
+
+
+def system_prompt(tools: list[dict], style: PromptStyle) -> str:
+    compact = style.tool_style == "compact"
+    table = COMPACT_INSTRUCTIONS if compact else INSTRUCTIONS
+    if style.answer_format not in table:
+        raise ValueError(f"no prompt instructions for answer format {style.answer_format!r}")
+    instructions = table[style.answer_format]
+    listing = list_tools(tools, style.tool_style)
+    if style.system_prompt:
+        return style.system_prompt.format(tools=listing, instructions=instructions)
+    if compact:
+        return f"Tools:\n{listing}\n{instructions}"
+    return ("You are an expert at calling functions. Given a request and a set of functions, decide "
+            "which functions to call and with which arguments. Use only the functions listed; if "
+            "none fits, or an argument the function needs is missing, call nothing.\n\n"
+            f"Functions:\n{listing}\n\n{instructions}")
+
+
+def chat_messages(tools: list[dict], messages: list[dict], style: PromptStyle) -> tuple[list[dict], Any]:
+    """Messages (and the ``tools=`` argument) to hand to the chat template."""
+    if style.tools_via_template:
+        return list(messages), [{"type": "function", "function": t} for t in tools]
+    own = [m for m in messages if m.get("role") != "system"]
+    return [{"role": "system", "content": system_prompt(tools, style)}] + own, None
+
+
+def render_prompt(tokenizer, tools: list[dict], messages: list[dict], style: PromptStyle) -> str:
+    """The prompt text, ending where the assistant's reply starts."""
+    msgs, tool_arg = chat_messages(tools, messages, style)
+    return tokenizer.apply_chat_template(msgs, tools=tool_arg, tokenize=False, add_generation_prompt=True)

@@ -1,0 +1,81 @@
+"""Turn examples into token ids, with every target token marked as reasoning or call.
+
+The prompt is rendered by the chat template (`funcall.data.prompts`) and tokenised on its own,
+exactly as generation will see it. The target (reasoning span + call span + the template's
+end-of-turn marker) is tokenised in one piece with character offsets, and each token is labelled
+by where it starts: before the end of the reasoning span -> `THINK`, after -> `CALL`. Tokenising
+the target whole (rather than span by span) keeps the token sequence a model would produce
+itself; the offsets keep the span labels exact. SRML weights these spans separately; plain CE
+ignores the labels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from funcall.calls import render_completion
+from funcall.data.prompts import PromptStyle, render_prompt
+from funcall.data.schema import Example
+
+PROMPT, THINK, CALL = 0, 1, 2
+IGNORE = -100
+
+
+@dataclass
+class Encoded:
+    input_ids: list[int]
+    spans: list[int]  # PROMPT | THINK | CALL per token
+    prompt_len: int
+    truncated: bool = False
+
+
+def end_of_turn(tokenizer) -> str:
+    """The text the chat template puts after an assistant message (``<|im_end|>`` for ChatML)."""
+    cached = getattr(tokenizer, "_funcall_eot", None)
+    if cached is not None:
+        return cached
+    marker = "XQZJ"
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "u"}, {"role": "assistant", "content": marker}], tokenize=False)
+    eot = text[text.rindex(marker) + len(marker):].rstrip("\n ") or (tokenizer.eos_token or "")
+    tokenizer._funcall_eot = eot
+    return eot
+
+
+def encode_prompt(tokenizer, example: Example, style: PromptStyle) -> list[int]:
+    text = render_prompt(tokenizer, example.tools, example.messages, style)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def encode_sft(tokenizer, example: Example, style: PromptStyle, max_length: int) -> Encoded:
+    prompt_ids = encode_prompt(tokenizer, example, style)
+    think, call = render_completion(example.reasoning, example.calls, style.answer_format)
+    target = think + call + end_of_turn(tokenizer)
+    enc = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
+    spans = [THINK if start < len(think) else CALL for start, _ in enc["offset_mapping"]]
+    ids = prompt_ids + enc["input_ids"]
+    spans = [PROMPT] * len(prompt_ids) + spans
+    truncated = len(ids) > max_length
+    return Encoded(ids[:max_length], spans[:max_length], len(prompt_ids), truncated)
+
+
+def collate_sft(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad into tensors. ``labels`` are the next-token targets, already shifted: position
+    t holds token t+1 (IGNORE on prompt and padding), ``spans`` likewise; so a loss reads
+    ``logits[:, t]`` against ``labels[:, t]`` with no further shifting."""
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    spans = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        mask[i, :n] = 1
+        tgt = torch.tensor(e.input_ids[1:])
+        sp = torch.tensor(e.spans[1:])
+        keep = sp != PROMPT
+        labels[i, : n - 1] = torch.where(keep, tgt, torch.full_like(tgt, IGNORE))
+        spans[i, : n - 1] = sp
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "spans": spans}

@@ -1,0 +1,1 @@
+"""Losses. Each takes plain tensors and returns ``(loss, metrics)``."""

@@ -1,0 +1,20 @@
+"""Plain supervised fine-tuning: token-mean cross-entropy over the whole target.
+
+Every target token counts once, so the reasoning span, usually ten times longer than the call,
+dominates the loss: exactly what FunReason's SRML corrects (`funcall.losses.srml`). The per-span
+means are still reported, so CE and SRML runs plot on the same axes.
+"""
+from __future__ import annotations
+
+import torch
+
+from funcall.data.tokenize import PROMPT
+from funcall.losses.base import span_means
+
+
+class CrossEntropyLoss:
+    def __call__(self, token_nll: torch.Tensor, spans: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        target = (spans != PROMPT).to(token_nll.dtype)
+        loss = (token_nll * target).sum() / target.sum().clamp(min=1)
+        think, result = span_means(token_nll.detach(), spans)
+        return loss, {"loss": loss.item(), "loss/think": think.item(), "loss/result": result.item()}

@@ -1,0 +1,1 @@
+"""Models: load any Hugging Face causal LM, or build the offline tiny default."""

@@ -1,0 +1,74 @@
+"""Load a causal LM and its tokenizer from a local directory, a hub id, or the tiny spec.
+
+``model.path`` is whatever ``from_pretrained`` takes; ``null`` means the offline tiny model
+(`funcall.models.tiny`), built and cached on first use. Under ZeRO-3 the weights are loaded
+straight into shards (``HfDeepSpeedConfig`` switches ``from_pretrained`` to ``zero.Init``), so a
+7B model never has to fit whole on one device. The tokenizer is returned with left padding (what
+batched generation needs) and a pad token (its EOS when it has none).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from funcall.models.tiny import TinySpec, ensure_tiny_model
+from funcall.utils.errors import ConfigError
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass
+class ModelSource:
+    """What `load_pretrained` reads; built from ``conf/model/*.yaml``."""
+
+    path: str | None = None
+    tiny: dict | None = None
+    dtype: str = "float32"
+    attn_implementation: str | None = "sdpa"
+    gradient_checkpointing: bool = False
+    trust_remote_code: bool = False
+
+    def resolved_path(self) -> str:
+        if self.path:
+            return str(self.path)
+        return str(ensure_tiny_model(TinySpec(**(self.tiny or {}))))
+
+
+def load_tokenizer(path: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_pretrained(source: ModelSource, ds_config: dict[str, Any] | None = None):
+    """Return ``(model, tokenizer, path)``. ``ds_config`` with ZeRO stage 3 loads sharded."""
+    from transformers import AutoModelForCausalLM
+
+    path = source.resolved_path()
+    if os.path.sep in path and not os.path.isdir(path):
+        raise ConfigError(f"model.path: no such directory: {path}")
+    keep_alive = None
+    if ds_config and ds_config.get("zero_optimization", {}).get("stage") == 3:
+        from transformers.integrations import HfDeepSpeedConfig
+
+        keep_alive = HfDeepSpeedConfig(ds_config)  # noqa: F841 - must live through from_pretrained
+    try:
+        tokenizer = load_tokenizer(path, source.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=DTYPES[source.dtype], attn_implementation=source.attn_implementation,
+            trust_remote_code=source.trust_remote_code)
+    except OSError as exc:
+        raise ConfigError(f"model.path: cannot load {path!r}: {str(exc).splitlines()[0]}") from exc
+    del keep_alive
+    if source.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model, tokenizer, path

@@ -1,0 +1,1 @@
+"""Generation engines: how prompts become completions (rollouts, evaluation)."""

@@ -1,0 +1,23 @@
+"""The rollout engine contract: token ids in, completion token ids out.
+
+Trainers and evaluators depend only on this Protocol. `funcall.rollout.hf.HFEngine` implements
+it with Hugging Face ``generate`` on the training engine's own weights; an inference server
+(vLLM, SGLang) can implement it too: ``generate`` must return, for every prompt and sample, the
+completion's token ids ending with the EOS token when the model stopped (the trainer scores
+the EOS so the policy learns to stop), and ``sync_weights`` must push the policy's current
+weights to the server before each rollout phase.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class RolloutEngine(Protocol):
+    def generate(self, prompts: list[list[int]], *, max_new_tokens: int, num_samples: int = 1,
+                 temperature: float = 1.0, top_p: float = 1.0, greedy: bool = False) -> list[list[int]]:
+        """Completions for each prompt, ``num_samples`` per prompt, grouped by prompt."""
+        ...
+
+    def sync_weights(self) -> None:
+        """Make the next ``generate`` use the trainer's current weights."""
+        ...

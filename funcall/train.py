@@ -1,0 +1,60 @@
+"""``python -m funcall.train +experiment=NAME [overrides]``: compose the config, build, train.
+
+The same entry point serves one CPU process, ``torchrun``/``deepspeed`` launches on many GPUs,
+and ``-m`` multirun sweeps. Which loop runs is the ``trainer`` group's ``_target_`` (SFT or RL);
+everything else (model, data, loss, optimizer, DeepSpeed config, logger) is built by that
+trainer from its own config group. User errors end as one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from funcall.utils.errors import exit_on_user_error
+from funcall.utils.hydra_setup import register_resolvers, share_run_stamp
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+register_resolvers()
+
+
+def logged_config(cfg: DictConfig) -> dict:
+    """The resolved config plus ``choices``: the option chosen in every config group."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        choices = HydraConfig.get().runtime.choices
+        data["choices"] = {k: v for k, v in choices.items() if not k.startswith("hydra") and v is not None}
+    except ValueError:  # composed outside @hydra.main (tests using the compose API)
+        data["choices"] = {}
+    return data
+
+
+@exit_on_user_error
+def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
+    from funcall.logging.run_log import RunLog
+    from funcall.trainers.common import RunContext
+    from funcall.trainers.distributed import init_distributed
+    from funcall.utils.instantiate import instantiate
+    from funcall.utils.seed import seed_everything
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    dist = init_distributed()
+    run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
+    seed_everything(int(cfg.seed) + dist.rank)
+    wandb = instantiate(cfg.logger, _key="logger") if dist.is_main else None
+    ctx = RunContext(run_dir=run_dir, dist=dist, log=RunLog(run_dir, dist.is_main, wandb), config=logged_config(cfg))
+    trainer = instantiate(cfg.trainer, _key="trainer")
+    return trainer.fit(cfg, ctx)
+
+
+@hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    share_run_stamp()
+    main()

@@ -1,0 +1,192 @@
+"""What SFT and RL trainers share: building data, model and DeepSpeed engine from the config,
+resuming, periodic checkpoints and evaluation, the progress bar, and the end-of-run summary.
+
+`setup_engine` does the build in an order chosen for failure: data is read and validated first,
+then the run directory is checked (a finished or running run there is never overwritten unless
+``trainer.resume=true``), and only then is anything heavy loaded or anything written.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from funcall.data.sampler import GlobalSampler
+from funcall.eval.heldout import HeldOutEval
+from funcall.logging.run_log import RunLog
+from funcall.models.load import load_pretrained
+from funcall.rollout.hf import HFEngine
+from funcall.trainers import checkpoint
+from funcall.trainers.distributed import DistInfo, all_reduce_sum, zero_stage
+from funcall.utils.errors import ConfigError
+from funcall.utils.instantiate import instantiate
+
+
+@dataclass
+class RunContext:
+    """The run directory, this process's place in the job, the log and the logged config."""
+
+    run_dir: Path
+    dist: DistInfo
+    log: RunLog
+    config: dict[str, Any]
+    progress: Any = None
+
+    def bar(self, total: int, initial: int):
+        if self.dist.is_main and self.progress is None:
+            from tqdm.auto import tqdm
+
+            self.progress = tqdm(total=total, initial=initial, desc="train", dynamic_ncols=True)
+        return self.progress
+
+
+def deepspeed_config(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg.deepspeed, resolve=True)
+
+
+def build_data(cfg: DictConfig, eval_size: int | None):
+    source = instantiate(cfg.data.source, _key="data.source")
+    style = instantiate(cfg.data.prompt, _key="data.prompt")
+    train = source.train()
+    held_out = source.held_out()
+    if eval_size is not None:
+        held_out = held_out[:eval_size]
+    return train, held_out, style
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    if resume:
+        return
+    for name in ("metrics.jsonl", "checkpoints/latest", "summary.json"):
+        if (run_dir / name).exists():
+            raise ConfigError(
+                f"hydra.run.dir={run_dir} already holds a run ({name}); pass trainer.resume=true to continue "
+                f"it, or pick another hydra.run.dir")
+
+
+@dataclass
+class Setup:
+    """A ready engine plus the helpers the loops call between steps."""
+
+    run: RunContext
+    trainer: Any
+    engine: Any
+    model: torch.nn.Module  # the Hugging Face model inside the engine
+    model_prefix: str
+    tokenizer: Any
+    style: Any
+    train: Any
+    sampler: GlobalSampler
+    heldout: HeldOutEval | None
+    start_step: int
+    zero_stage: int
+    extra: dict = field(default_factory=dict)
+
+    def rollout_engine(self) -> HFEngine:
+        return HFEngine(self.model, self.tokenizer, zero3=self.zero_stage == 3,
+                        batch_size=getattr(self.trainer, "eval_batch_size", 64))
+
+    def grad_norm(self) -> float | None:
+        norm = self.engine.get_global_grad_norm()
+        if norm is None:  # ZeRO-0 keeps the full gradients on every rank: compute it here
+            grads = [p.grad for p in self.engine.module.parameters() if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads) if grads else None
+        return None if norm is None else float(norm)
+
+    def lr(self) -> float:
+        return float(self.engine.get_lr()[0])
+
+    def last_checkpoint(self) -> str | None:
+        return checkpoint.latest_tag(self.run.run_dir)
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        if self.heldout is None:
+            return {}
+        metrics, samples = self.heldout(self.rollout_engine())
+        self.run.log.log(metrics, step)
+        self.run.log.table("eval/samples", ["id", "category", "completion", "reward"],
+                           [[s["id"], s["category"], s["completion"], s["reward"]] for s in samples[:32]], step)
+        return metrics
+
+    def save(self, step: int, trainer_state: dict | None = None) -> None:
+        checkpoint.save(self.engine, self.run.run_dir, step, trainer_state, keep=self.trainer.keep_checkpoints,
+                        is_main=self.run.dist.is_main)
+
+    def after_step(self, step: int, trainer_state: dict | None = None) -> None:
+        t = self.trainer
+        if t.save_every and step % t.save_every == 0 and step < t.max_steps:
+            self.save(step, trainer_state)
+        if t.eval_every and step % t.eval_every == 0 and step < t.max_steps:
+            self.evaluate(step)
+
+    def finish(self, step: int, wall_s: float, trainer_state: dict | None = None) -> dict:
+        run = self.run
+        final_eval = self.evaluate(step)
+        if self.trainer.save_every:
+            self.save(step, trainer_state)
+        export_dir = run.run_dir / "hf_model"
+        if self.trainer.export:
+            checkpoint.export_hf(self.engine, self.model, self.tokenizer, export_dir, run.dist.is_main,
+                                 prefix=self.model_prefix)
+        summary = {k: v for k, v in run.log.last.items()}
+        summary.update(final_eval)
+        summary.update(steps=step, wall_s=wall_s, world_size=run.dist.world_size, zero_stage=self.zero_stage,
+                       hf_model=str(export_dir) if self.trainer.export else None)
+        run.log.summary(summary)
+        if run.progress is not None:
+            run.progress.close()
+        run.log.close()
+        return summary
+
+
+def setup_engine(cfg: DictConfig, run: RunContext, trainer, wrap: Callable, total_steps: int,
+                 model_prefix: str = "model.") -> Setup:
+    """Data, model, loss, optimizer, schedule and DeepSpeed engine, resumed if asked."""
+    import deepspeed
+
+    train, held_out, style = build_data(cfg, trainer.eval_size)
+    check_run_dir(run.run_dir, trainer.resume)
+    ds_config = deepspeed_config(cfg)
+    model, tokenizer, _ = load_pretrained(instantiate(cfg.model, _key="model"), ds_config)
+    module = wrap(model, instantiate(cfg.loss, _key="loss"))
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = instantiate(cfg.optim.optimizer, params=params, _key="optim.optimizer")
+    schedule = instantiate(cfg.optim.scheduler, _key="optim.scheduler")
+    engine, _, _, _ = deepspeed.initialize(
+        model=module, optimizer=optimizer, config=ds_config,
+        lr_scheduler=functools.partial(schedule, total_steps=total_steps))
+    start_step, resumed = 0, False
+    if trainer.resume:
+        state = checkpoint.load(engine, run.run_dir, run.dist.rank)
+        if state is not None:
+            start_step, resumed = int(state["step"]), True
+    run.log.start(run.config, resume_step=start_step if resumed else None)
+    if run.dist.is_main:
+        run.bar(total_steps, start_step)
+    heldout = None
+    if held_out:  # evaluated at the end always, and every eval_every steps
+        heldout = HeldOutEval(held_out, tokenizer, style, run.dist, trainer.eval_max_new_tokens,
+                              trainer.eval_batch_size)
+    return Setup(run=run, trainer=trainer, engine=engine, model=model, model_prefix=model_prefix,
+                 tokenizer=tokenizer, style=style, train=train,
+                 sampler=GlobalSampler(len(train), seed=int(cfg.seed)), heldout=heldout,
+                 start_step=start_step, zero_stage=zero_stage(ds_config))
+
+
+SUM_PREFIXES = ("tokens/", "data/")
+
+
+def log_step(run: RunContext, row: dict[str, Any], step: int, every: int, last: bool, world_size: int) -> None:
+    """Average (or, for counts, sum) the step's metrics over ranks, then log them on rank 0."""
+    keys = sorted(k for k, v in row.items() if isinstance(v, (int, float)) and v is not None)
+    totals = all_reduce_sum([float(row[k]) for k in keys])
+    merged = {k: (t if k.startswith(SUM_PREFIXES) else t / world_size) for k, t in zip(keys, totals)}
+    if run.progress is not None:
+        run.progress.update(1)
+        run.progress.set_postfix({k: f"{merged[k]:.4g}" for k in ("loss", "reward/mean") if k in merged})
+    if last or step % max(1, every) == 0:
+        run.log.log(merged, step)

@@ -1,0 +1,1 @@
+"""Small shared helpers: building objects from config, errors users can read, seeding."""
