@@ -1,0 +1,538 @@
+"""Decode a Java call the way BFCL's tree-sitter based decoder does, with a small bounded parser.
+
+BFCL parses the text (outer `[`/`]` cut off) as a Java program with tree-sitter, fails on any
+ERROR node, and returns the FIRST method invocation found anywhere, as `[{name: {arg: text}}]`
+(or `{}` when there is none). Argument values are source text: a top-level string or char literal
+loses its quotes; other values are the concatenation of their tokens without whitespace (`1 + 2`
+-> `1+2`), except that a method invocation or class literal keeps its exact source, an array
+creation is rewritten `new T[]{..}` (dimensions dropped; `new int[2]` makes BFCL's decoder crash,
+i.e. a decode failure), and an object creation `new T(args)` loses its class body, so
+`new HashMap<..>() {{ put(..); }}` decodes as `new HashMap<..>()`. `name=value` arguments are named;
+bare identifiers and class literals are kept under the key None; other positional values are dropped;
+a repeated name is a decode failure.
+
+Unlike tree-sitter this parser does no error recovery: it reads a subset of Java (statements that
+are expressions or local variable declarations; literals, names, field access, calls, `new`, casts,
+lambdas, unary/binary/ternary operators, assignments, array access, method references) and treats
+anything else as the ERROR node tree-sitter would produce. One tree-sitter quirk is reproduced
+because models hit it: a program made of a single statement without its `;` is an ERROR when the
+statement is at most 10 characters long (`foo(a=1)`), but is accepted (a MISSING `;`) when longer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from funcall.bfcl.source_tokens import SourceError, Token, tokenize
+from funcall.calls.limits import DEFAULT_LIMITS, Limits
+from funcall.calls.python_syntax import ParseFailure
+
+PRIMITIVES = {"byte", "short", "int", "long", "float", "double", "boolean", "char", "void"}
+LITERAL_WORDS = {"true", "false", "null", "this", "super"}
+# Words tree-sitter reads as keywords inside expressions; other Java keywords (`public`, `class`,
+# `if`, ...) are lexed as plain identifiers there, so `put("k", public)` decodes.
+RESERVED = {"new", "instanceof", "switch"} | PRIMITIVES | LITERAL_WORDS
+ASSIGNMENT_OPS = {"=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=", ">>>="}
+BINARY_OPS = {"||", "&&", "|", "^", "&", "==", "!=", "<", ">", "<=", ">=", "<<", ">>", ">>>", "+", "-", "*", "/", "%"}
+PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
+SHORT_STATEMENT_CHARS = 10  # tree-sitter prefers an ERROR to a MISSING ";" at or below this size
+
+
+@dataclass
+class Node:
+    kind: str  # name, string, char, literal, method, class_literal, array_creation, object_creation, assignment, other
+    first: int  # token index range [first, last]
+    last: int
+    parts: dict = field(default_factory=dict)
+
+
+class _JavaParser:
+    def __init__(self, source: str, limits: Limits):
+        self.source = source
+        self.tokens: list[Token] = tokenize(source, "java")
+        self.position = 0
+        self.depth = 0
+        self.max_depth = limits.max_depth
+        self.nodes: list[Node] = []  # every node that renders specially or may be extracted
+        self.by_first: dict[int, list[Node]] | None = None
+
+    # ----------------------------------------------------------------- token helpers
+    def peek(self, offset: int = 0) -> Token:
+        token = self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+        if token.kind == "error":
+            raise SourceError(token.text)
+        return token
+
+    def at(self, *texts: str) -> bool:
+        token = self.peek()
+        return token.kind in ("punct", "name") and token.text in texts
+
+    def take(self, text: str | None = None) -> Token:
+        token = self.peek()
+        if token.kind == "end" or (text is not None and token.text != text):
+            raise SourceError(f"expected {text or 'a token'} at {token.start}")
+        self.position += 1
+        return token
+
+    def node(self, kind: str, first: int, **parts) -> Node:
+        made = Node(kind, first, self.position - 1, parts)
+        if kind in ("method", "class_literal", "array_creation", "object_creation"):
+            self.nodes.append(made)
+        return made
+
+    def nest(self):
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise SourceError("too deeply nested")
+
+    # ----------------------------------------------------------------- statements
+    def program(self) -> None:
+        statements = 0
+        while self.peek().kind != "end":
+            statements += 1
+            start = self.peek()
+            if self.statement(at_top=True) == "missing_semicolon":
+                last = self.tokens[self.position - 1]
+                text = self.source[start.start : last.end]
+                if statements == 1 and len(text) + 30 * text.count("\n") <= SHORT_STATEMENT_CHARS:
+                    raise SourceError("statement without ';' too short for tree-sitter to recover")
+
+    def statement(self, at_top: bool = False) -> str:
+        if self.at(";"):
+            self.take()
+            return "ok"
+        if self.at("{"):
+            self.block()
+            return "ok"
+        if self.peek().kind == "name" and self.peek().text not in RESERVED and self.peek(1).text == ":":
+            self.take()
+            self.take(":")
+            if at_top and self.peek().kind == "end":
+                return "missing_semicolon"
+            return self.statement(at_top)
+        if self.looks_like_declaration():
+            self.declaration()
+        else:
+            self.expression()
+        if self.at(";"):
+            self.take()
+            return "ok"
+        if at_top and self.peek().kind == "end":
+            return "missing_semicolon"
+        raise SourceError(f"expected ';' at {self.peek().start}")
+
+    def block(self) -> None:
+        self.nest()
+        self.take("{")
+        while not self.at("}"):
+            if self.peek().kind == "end":
+                raise SourceError("unclosed block")
+            self.statement()
+        self.take("}")
+        self.depth -= 1
+
+    def looks_like_declaration(self) -> bool:
+        saved = self.position
+        try:
+            self.type_()
+            return self.peek().kind == "name" and self.peek().text not in RESERVED
+        except SourceError:
+            return False
+        finally:
+            self.position = saved
+
+    def declaration(self) -> None:
+        self.type_()
+        while True:
+            self.identifier()
+            while self.at("["):
+                self.take("[")
+                self.take("]")
+            if self.at("="):
+                self.take()
+                if self.at("{"):
+                    self.array_initializer()
+                else:
+                    self.expression()
+            if not self.at(","):
+                return
+            self.take()
+
+    # ----------------------------------------------------------------- types
+    def identifier(self) -> Token:
+        token = self.peek()
+        if token.kind != "name" or token.text in RESERVED:
+            raise SourceError(f"expected an identifier at {token.start}")
+        return self.take()
+
+    def type_(self, allow_array: bool = True) -> None:
+        if self.peek().kind == "name" and self.peek().text in PRIMITIVES:
+            self.take()
+        else:
+            self.identifier()
+            self.type_arguments()
+            while self.at(".") and self.peek(1).kind == "name" and self.peek(1).text not in RESERVED:
+                self.take()
+                self.identifier()
+                self.type_arguments()
+        while allow_array and self.at("[") and self.peek(1).text == "]":
+            self.take()
+            self.take()
+
+    def type_arguments(self) -> None:
+        if not self.at("<"):
+            return
+        self.nest()
+        self.take("<")
+        while not self.at(">"):
+            if self.at("?"):
+                self.take()
+                if self.at("extends", "super"):
+                    self.take()
+                    self.type_()
+            else:
+                self.type_()
+            if not self.at(","):
+                break
+            self.take()
+        self.close_angle()
+        self.depth -= 1
+
+    def close_angle(self) -> None:
+        token = self.peek()
+        if token.text == ">":
+            self.take()
+        elif token.kind == "punct" and token.text.startswith(">") and set(token.text) == {">"}:
+            # `>>` closing two type argument lists: split the token in place
+            rest = token.text[1:]
+            self.tokens[self.position] = Token("punct", rest, token.start + 1, token.end, False)
+        else:
+            raise SourceError(f"expected '>' at {token.start}")
+
+    # ----------------------------------------------------------------- expressions
+    def expression(self) -> Node:
+        self.nest()
+        first = self.position
+        if self.is_lambda():
+            result = self.lambda_()
+        else:
+            left = self.ternary()
+            if self.peek().kind == "punct" and self.peek().text in ASSIGNMENT_OPS:
+                self.take()
+                right = self.expression()
+                result = self.node("assignment", first, left=left, right=right)
+            else:
+                result = left
+        self.depth -= 1
+        return result
+
+    def is_lambda(self) -> bool:
+        if self.peek().kind == "name" and self.peek(1).text == "->":
+            return True
+        if not self.at("("):
+            return False
+        depth, offset = 0, 0
+        while True:
+            token = self.peek(offset)
+            if token.kind == "end":
+                return False
+            if token.text == "(":
+                depth += 1
+            elif token.text == ")":
+                depth -= 1
+                if depth == 0:
+                    return self.peek(offset + 1).text == "->"
+            offset += 1
+
+    def lambda_(self) -> Node:
+        first = self.position
+        if self.at("("):
+            self.take()
+            while not self.at(")"):
+                if self.peek(1).kind == "name" and self.peek(1).text not in RESERVED and self.peek().kind == "name":
+                    self.type_()
+                self.identifier()
+                if not self.at(","):
+                    break
+                self.take()
+            self.take(")")
+        else:
+            self.identifier()
+        self.take("->")
+        if self.at("{"):
+            self.block()
+        else:
+            self.expression()
+        return self.node("other", first)
+
+    def ternary(self) -> Node:
+        first = self.position
+        condition = self.binary()
+        if not self.at("?"):
+            return condition
+        self.take()
+        self.expression()
+        self.take(":")
+        self.expression()
+        return self.node("other", first)
+
+    def binary(self) -> Node:
+        first = self.position
+        left = self.unary()
+        while True:
+            token = self.peek()
+            if token.kind == "punct" and token.text in BINARY_OPS:
+                self.take()
+                self.unary()
+            elif token.kind == "name" and token.text == "instanceof":
+                self.take()
+                self.type_()
+            else:
+                return left if self.position - 1 == left.last else self.node("other", first)
+
+    def unary(self) -> Node:
+        self.nest()
+        first = self.position
+        if self.peek().kind == "punct" and self.peek().text in PREFIX_OPS:
+            self.take()
+            self.unary()
+            result = self.node("other", first)
+        elif self.is_cast():
+            self.take("(")
+            self.type_()
+            while self.at("&"):
+                self.take()
+                self.type_()
+            self.take(")")
+            self.unary()
+            result = self.node("other", first)
+        else:
+            result = self.postfix(self.primary())
+        self.depth -= 1
+        return result
+
+    def is_cast(self) -> bool:
+        if not self.at("("):
+            return False
+        saved = self.position
+        try:
+            self.take("(")
+            primitive = self.peek().text in PRIMITIVES
+            self.type_()
+            if not self.at(")"):
+                return False
+            self.take(")")
+            following = self.peek()
+            if primitive:
+                return following.kind != "end" and following.text not in (")", ";", ",", "]", "}")
+            return following.kind in ("name", "number", "string", "char") and following.text not in ("instanceof",) or following.text in ("(", "!", "~")
+        except SourceError:
+            return False
+        finally:
+            self.position = saved
+
+    def postfix(self, result: Node) -> Node:
+        first = result.first
+        while True:
+            if self.at(".") and self.peek(1).text == "class":
+                self.take()
+                self.take()
+                result = self.node("class_literal", first)
+            elif self.at("."):
+                self.take()
+                if self.at("<"):
+                    self.type_arguments()
+                name = self.take()
+                if name.kind != "name" or (name.text in RESERVED and name.text not in ("this", "super")):
+                    raise SourceError(f"expected a member name at {name.start}")
+                if self.at("("):
+                    arguments = self.arguments()
+                    result = self.node("method", first, object=result, name=name, arguments=arguments)
+                else:
+                    result = self.node("other", first)
+            elif self.at("["):
+                self.take()
+                self.expression()
+                self.take("]")
+                result = self.node("other", first)
+            elif self.at("::"):
+                self.take()
+                if not self.at("new"):
+                    self.identifier()
+                else:
+                    self.take()
+                result = self.node("other", first)
+            elif self.at("++", "--"):
+                self.take()
+                result = self.node("other", first)
+            else:
+                return result
+
+    def arguments(self) -> list[Node]:
+        self.nest()
+        self.take("(")
+        values = []
+        while not self.at(")"):
+            values.append(self.expression())
+            if not self.at(","):
+                break
+            self.take()
+            if self.at(")"):
+                raise SourceError("trailing comma in arguments")
+        self.take(")")
+        self.depth -= 1
+        return values
+
+    def primary(self) -> Node:
+        token = self.peek()
+        first = self.position
+        if token.kind in ("number", "string", "char"):
+            self.take()
+            return self.node(token.kind if token.kind != "number" else "literal", first)
+        if token.kind == "name" and token.text == "new":
+            return self.creation()
+        if token.kind == "name" and token.text in PRIMITIVES and self.peek(1).text == ".":
+            self.take()
+            self.take(".")
+            self.take("class")
+            return self.node("class_literal", first)
+        if token.kind == "name" and token.text in LITERAL_WORDS:
+            self.take()
+            if token.text in ("this", "super") and self.at("("):
+                raise SourceError("constructor call")
+            return self.node("literal", first)
+        if token.kind == "name":
+            name = self.identifier()
+            if self.at("("):
+                arguments = self.arguments()
+                return self.node("method", first, object=None, name=name, arguments=arguments)
+            return self.node("name", first)
+        if self.at("("):
+            self.take()
+            self.expression()
+            self.take(")")
+            return self.node("other", first)
+        raise SourceError(f"unexpected {token.text!r} at {token.start}")
+
+    def creation(self) -> Node:
+        first = self.position
+        self.take("new")
+        type_first = self.position
+        self.type_(allow_array=False)
+        type_node = Node("other", type_first, self.position - 1)
+        if self.at("["):
+            sized = False
+            while self.at("["):
+                self.take()
+                if not self.at("]"):
+                    sized = True
+                    self.expression()
+                self.take("]")
+            initializer = None
+            if not sized and self.at("{"):
+                initializer = self.array_initializer()
+            elif not sized:
+                raise SourceError("array creation without size or initializer")
+            return self.node("array_creation", first, type=type_node, initializer=initializer)
+        arguments = self.arguments()
+        if self.at("{"):
+            self.class_body()
+        return self.node("object_creation", first, type=type_node, arguments=arguments)
+
+    def array_initializer(self) -> Node:
+        self.nest()
+        first = self.position
+        self.take("{")
+        while not self.at("}"):
+            if self.at("{"):
+                self.array_initializer()
+            else:
+                self.expression()
+            if not self.at(","):
+                break
+            self.take()
+        self.take("}")
+        self.depth -= 1
+        return self.node("other", first)
+
+    def class_body(self) -> None:
+        self.nest()
+        self.take("{")
+        while not self.at("}"):
+            if self.at("{"):
+                self.block()
+            elif self.at(";"):
+                self.take()
+            else:
+                raise SourceError("only initializer blocks are read inside a class body")
+        self.take("}")
+        self.depth -= 1
+
+    # ----------------------------------------------------------------- rendering (BFCL's traverse_node)
+    def raw(self, node: Node) -> str:
+        return self.source[self.tokens[node.first].start : self.tokens[node.last].end]
+
+    def render(self, node: Node, top: bool = False) -> str:
+        if node.kind in ("string", "char") and node.first == node.last:
+            text = self.tokens[node.first].text
+            return text[1:-1] if top else text
+        if node.kind in ("method", "class_literal"):
+            return self.raw(node)
+        if node.kind == "array_creation":
+            if node.parts["initializer"] is None:
+                raise SourceError("BFCL's decoder cannot render an array creation without initializer")
+            return f"new {self.render(node.parts['type'])}[]{self.render(node.parts['initializer'])}"
+        if node.kind == "object_creation":
+            arguments = ", ".join(self.render(argument) for argument in node.parts["arguments"])
+            return f"new {self.render(node.parts['type'])}({arguments})"
+        return self.render_span(node.first, node.last)
+
+    def render_span(self, first: int, last: int) -> str:
+        pieces, index = [], first
+        while index <= last:
+            special = self.outermost_special(index, last)
+            if special is not None:
+                pieces.append(self.render(special))
+                index = special.last + 1
+            else:
+                pieces.append(self.tokens[index].text)
+                index += 1
+        return "".join(pieces)
+
+    def outermost_special(self, index: int, last: int) -> Node | None:
+        if self.by_first is None:
+            self.by_first = {}
+            for candidate in self.nodes:
+                self.by_first.setdefault(candidate.first, []).append(candidate)
+        fitting = [c for c in self.by_first.get(index, ()) if c.last <= last]
+        return max(fitting, key=lambda c: c.last) if fitting else None
+
+
+def decode_java(source: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | dict | ParseFailure:
+    """`source` is the text inside BFCL's outer brackets. Returns `[{name: {arg: text}}]`, `{}` when
+    the program has no method invocation, or a ParseFailure where tree-sitter reports an ERROR."""
+    try:
+        parser = _JavaParser(source, limits)
+        parser.program()
+        invocations = [n for n in parser.nodes if n.kind == "method"]
+        if not invocations:
+            return {}
+        call = min(invocations, key=lambda n: (n.first, -n.last))
+        owner = call.parts["object"]
+        name = call.parts["name"].text if owner is None else f"{parser.raw(owner)}.{call.parts['name'].text}"
+        arguments: dict = {}
+        for argument in call.parts["arguments"]:
+            if argument.kind == "assignment":
+                key, value = parser.raw(argument.parts["left"]), parser.render(argument.parts["right"], top=True)
+            elif argument.kind in ("name", "class_literal"):
+                key, value = None, parser.render(argument, top=True)
+            else:
+                continue
+            if key in arguments:
+                raise SourceError("repeated argument name")
+            arguments[key] = value
+        return [{name: arguments}]
+    except SourceError as error:
+        return ParseFailure("syntax", f"Java: {error}")
+    except RecursionError:
+        return ParseFailure("depth", "Java: too deeply nested")

@@ -1,0 +1,516 @@
+"""Decode a JavaScript call the way BFCL's tree-sitter based decoder does, with a small bounded parser.
+
+BFCL parses the text (outer `[`/`]` cut off) as a JavaScript program with tree-sitter, fails on any
+ERROR node, and then looks only at top-level expression statements: the first one that is directly
+a call expression gives `[{callee source: {arg: text}}]`; with none (e.g. `f(), g()` is a sequence
+expression, `x = f()` an assignment) the result is `None`. Each `name=value` argument keeps the
+value's exact source text, minus one pair of surrounding quotes; bare identifiers and `true` are
+kept under the key None (a second one, or a repeated name, is a decode failure); other positional
+values are dropped.
+
+Unlike tree-sitter this parser does no error recovery: it reads a subset of JavaScript (expression
+statements with automatic semicolon insertion at line breaks, blocks, `let/const/var`; literals
+including BigInt, templates, arrays, objects, `new`, calls, members, arrow functions, unary, binary,
+ternary and assignment operators) and reports anything else as the ERROR tree-sitter would give.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from funcall.bfcl.source_tokens import SourceError, Token, tokenize
+from funcall.calls.limits import DEFAULT_LIMITS, Limits
+from funcall.calls.python_syntax import ParseFailure
+
+RESERVED = {
+    "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else",
+    "export", "extends", "finally", "for", "function", "if", "import", "in", "instanceof", "new", "return",
+    "super", "switch", "this", "throw", "try", "typeof", "var", "void", "while", "with", "null", "true",
+    "false", "enum",
+}
+ASSIGNMENT_OPS = {"=", "+=", "-=", "*=", "/=", "%=", "**=", "<<=", ">>=", ">>>=", "&=", "|=", "^=", "&&=", "||=", "??="}
+BINARY_OPS = {
+    "||", "&&", "??", "|", "^", "&", "==", "!=", "===", "!==", "<", ">", "<=", ">=", "<<", ">>", ">>>",
+    "+", "-", "*", "/", "%", "**",
+}
+BINARY_WORDS = {"in", "instanceof"}
+PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
+PREFIX_WORDS = {"typeof", "void", "delete", "await"}
+
+
+@dataclass
+class Node:
+    kind: str  # call, assignment, identifier, true, other
+    first: int
+    last: int
+    callee: Node | None = None
+    arguments: list | None = None
+    left: Node | None = None
+    right: Node | None = None
+
+
+class _JsParser:
+    def __init__(self, source: str, limits: Limits):
+        self.source = source
+        self.tokens: list[Token] = tokenize(source, "javascript")
+        self.position = 0
+        self.depth = 0
+        self.max_depth = limits.max_depth
+
+    def peek(self, offset: int = 0) -> Token:
+        token = self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+        if token.kind == "error":
+            raise SourceError(token.text)
+        return token
+
+    def at(self, *texts: str) -> bool:
+        token = self.peek()
+        return token.kind in ("punct", "name") and token.text in texts
+
+    def take(self, text: str | None = None) -> Token:
+        token = self.peek()
+        if token.kind == "end" or (text is not None and token.text != text):
+            raise SourceError(f"expected {text or 'a token'} at {token.start}")
+        self.position += 1
+        return token
+
+    def made(self, kind: str, first: int, **parts) -> Node:
+        return Node(kind, first, self.position - 1, **parts)
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise SourceError("too deeply nested")
+
+    def text(self, node: Node) -> str:
+        return self.source[self.tokens[node.first].start : self.tokens[node.last].end]
+
+    # ----------------------------------------------------------------- statements
+    def program(self) -> list[Node | None]:
+        """Top-level statements: the expression of each expression statement, None for others."""
+        statements = []
+        while self.peek().kind != "end":
+            statements.append(self.statement())
+        return statements
+
+    def statement(self) -> Node | None:
+        if self.at(";"):
+            self.take()
+            return None
+        if self.at("{"):
+            self.nest()
+            self.take("{")
+            while not self.at("}"):
+                if self.peek().kind == "end":
+                    raise SourceError("unclosed block")
+                self.statement()
+            self.take("}")
+            self.depth -= 1
+            return None
+        if self.at("let", "const", "var") and self.peek(1).kind == "name":
+            self.take()
+            while True:
+                self.identifier()
+                if self.at("="):
+                    self.take()
+                    self.assignment()
+                if not self.at(","):
+                    break
+                self.take()
+            self.end_of_statement()
+            return None
+        expression = self.expression()
+        self.end_of_statement()
+        return expression
+
+    def end_of_statement(self) -> None:
+        token = self.peek()
+        if token.text == ";" and token.kind == "punct":
+            self.take()
+        elif not (token.kind == "end" or token.newline_before or token.text == "}"):
+            raise SourceError(f"expected ';' at {token.start}")
+
+    def identifier(self) -> Token:
+        token = self.peek()
+        if token.kind != "name" or token.text in RESERVED:
+            raise SourceError(f"expected an identifier at {token.start}")
+        return self.take()
+
+    # ----------------------------------------------------------------- expressions
+    def expression(self) -> Node:
+        first = self.position
+        result = self.assignment()
+        if not self.at(","):
+            return result
+        while self.at(","):
+            self.take()
+            self.assignment()
+        return self.made("other", first)
+
+    def assignment(self) -> Node:
+        self.nest()
+        first = self.position
+        if self.is_arrow():
+            result = self.arrow()
+        else:
+            left = self.ternary()
+            if self.peek().kind == "punct" and self.peek().text in ASSIGNMENT_OPS:
+                operator = self.take().text
+                right = self.assignment()
+                result = self.made("assignment" if operator == "=" else "other", first, left=left, right=right)
+            else:
+                result = left
+        self.depth -= 1
+        return result
+
+    def is_arrow(self) -> bool:
+        if self.at("async") and self.peek(1).kind == "name" and self.peek(2).text == "=>":
+            return True
+        if self.peek().kind == "name" and self.peek().text not in RESERVED and self.peek(1).text == "=>":
+            return True
+        if not self.at("("):
+            return False
+        depth, offset = 0, 0
+        while True:
+            token = self.peek(offset)
+            if token.kind == "end":
+                return False
+            if token.kind == "punct" and token.text in ("(", "[", "{"):
+                depth += 1
+            elif token.kind == "punct" and token.text in (")", "]", "}"):
+                depth -= 1
+                if depth == 0:
+                    return self.peek(offset + 1).text == "=>"
+            offset += 1
+
+    def arrow(self) -> Node:
+        first = self.position
+        if self.at("async"):
+            self.take()
+        if self.at("("):
+            self.take("(")
+            while not self.at(")"):
+                if self.at("..."):
+                    self.take()
+                self.identifier()
+                if self.at("="):
+                    self.take()
+                    self.assignment()
+                if not self.at(","):
+                    break
+                self.take()
+            self.take(")")
+        else:
+            self.identifier()
+        self.take("=>")
+        if self.at("{"):
+            self.statement()
+        else:
+            self.assignment()
+        return self.made("other", first)
+
+    def ternary(self) -> Node:
+        first = self.position
+        condition = self.binary()
+        if not self.at("?"):
+            return condition
+        self.take()
+        self.assignment()
+        self.take(":")
+        self.assignment()
+        return self.made("other", first)
+
+    def binary(self) -> Node:
+        first = self.position
+        left = self.unary()
+        operands = 1
+        while True:
+            token = self.peek()
+            if (token.kind == "punct" and token.text in BINARY_OPS) or (token.kind == "name" and token.text in BINARY_WORDS):
+                self.take()
+                self.unary()
+                operands += 1
+            else:
+                return left if operands == 1 else self.made("other", first)
+
+    def unary(self) -> Node:
+        self.nest()
+        first = self.position
+        token = self.peek()
+        if (token.kind == "punct" and token.text in PREFIX_OPS) or (token.kind == "name" and token.text in PREFIX_WORDS):
+            self.take()
+            self.unary()
+            result = self.made("other", first)
+        else:
+            result = self.postfix(self.primary())
+            if self.at("++", "--") and not self.peek().newline_before:
+                self.take()
+                result = self.made("other", first)
+        self.depth -= 1
+        return result
+
+    def postfix(self, result: Node) -> Node:
+        first = result.first
+        while True:
+            if self.at(".", "?."):
+                self.take()
+                if self.at("("):
+                    result = self.made("call", first, callee=result, arguments=self.arguments())
+                    continue
+                if self.at("["):
+                    continue
+                name = self.take()
+                if name.kind != "name" and not (name.kind == "punct" and name.text == "#"):
+                    raise SourceError(f"expected a property name at {name.start}")
+                if name.text == "#":
+                    self.take()
+                result = self.made("other", first)
+            elif self.at("["):
+                self.take()
+                self.expression()
+                self.take("]")
+                result = self.made("other", first)
+            elif self.at("("):
+                result = self.made("call", first, callee=result, arguments=self.arguments())
+            elif self.peek().kind == "template":
+                self.take()
+                result = self.made("call", first, callee=result, arguments=[])
+            else:
+                return result
+
+    def arguments(self) -> list[Node]:
+        self.nest()
+        self.take("(")
+        values = []
+        while not self.at(")"):
+            if self.at("..."):
+                self.take()
+                self.assignment()
+                values.append(None)
+            else:
+                values.append(self.assignment())
+            if not self.at(","):
+                break
+            self.take()
+        self.take(")")
+        self.depth -= 1
+        return values
+
+    def primary(self) -> Node:
+        token = self.peek()
+        first = self.position
+        if token.kind in ("number", "string", "template"):
+            self.take()
+            return self.made("other", first)
+        if token.kind == "name":
+            if token.text == "new":
+                self.take()
+                if self.at("."):
+                    self.take(".")
+                    self.take("target")
+                    return self.made("other", first)
+                callee = self.primary()
+                while self.at(".", "["):
+                    if self.at("."):
+                        self.take()
+                        self.take()
+                    else:
+                        self.take("[")
+                        self.expression()
+                        self.take("]")
+                if self.at("("):
+                    self.arguments()
+                return self.made("other", first)
+            if token.text == "true":
+                self.take()
+                return self.made("true", first)
+            if token.text in ("false", "null", "this", "super"):
+                self.take()
+                return self.made("other", first)
+            if token.text == "undefined":
+                self.take()
+                return self.made("other", first)
+            self.identifier()
+            return self.made("identifier", first)
+        if self.at("("):
+            self.take()
+            self.expression()
+            self.take(")")
+            return self.made("other", first)
+        if self.at("["):
+            return self.array()
+        if self.at("{"):
+            return self.object_()
+        if self.at("<") and (self.peek(1).kind == "name" or self.peek(1).text == ">"):
+            return self.jsx()
+        raise SourceError(f"unexpected {token.text!r} at {token.start}")
+
+    def array(self) -> Node:
+        self.nest()
+        first = self.position
+        self.take("[")
+        while not self.at("]"):
+            if self.at(","):
+                self.take()
+                continue
+            if self.at("..."):
+                self.take()
+            self.assignment()
+            if not self.at(","):
+                break
+            self.take()
+        self.take("]")
+        self.depth -= 1
+        return self.made("other", first)
+
+    def object_(self) -> Node:
+        self.nest()
+        first = self.position
+        self.take("{")
+        while not self.at("}"):
+            if self.at("..."):
+                self.take()
+                self.assignment()
+            else:
+                key = self.peek()
+                if self.at("["):
+                    self.take()
+                    self.assignment()
+                    self.take("]")
+                elif key.kind in ("name", "string", "number"):
+                    self.take()
+                else:
+                    raise SourceError(f"bad object key at {key.start}")
+                if self.at(":"):
+                    self.take()
+                    self.assignment()
+                elif key.kind != "name" or key.text in RESERVED:
+                    raise SourceError(f"expected ':' at {self.peek().start}")
+            if not self.at(","):
+                break
+            self.take()
+        self.take("}")
+        self.depth -= 1
+        return self.made("other", first)
+
+
+    def jsx(self) -> Node:
+        """A JSX element (`<answer>[f(a=1)]</answer>` is one): skipped over as raw text, then the
+        tokens after it are read again."""
+        first = self.position
+        start = self.peek().start
+        end = _skip_jsx_element(self.source, start, self.max_depth)
+        rest = tokenize(self.source, "javascript", end)
+        self.tokens = self.tokens[: self.position] + [Token("punct", "<jsx>", start, end)] + rest
+        self.position += 1
+        return self.made("other", first)
+
+
+_JSX_NAME = re.compile(r"[A-Za-z_$][\w$.:-]*")
+_JSX_SPACE = re.compile(r"\s*")
+_JSX_STRING = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+
+def _skip_jsx_element(source: str, position: int, max_depth: int, depth: int = 0) -> int:
+    """Index just past the JSX element starting at `source[position] == "<"`."""
+    if depth > max_depth:
+        raise SourceError("too deeply nested")
+    position += 1
+    name = _JSX_NAME.match(source, position)
+    position = name.end() if name else position
+    while True:  # attributes
+        position = _JSX_SPACE.match(source, position).end()
+        if source.startswith("/>", position):
+            return position + 2
+        if source.startswith(">", position):
+            position += 1
+            break
+        attribute = _JSX_NAME.match(source, position)
+        if attribute:
+            position = attribute.end()
+            if source.startswith("=", position):
+                value = _JSX_STRING.match(source, position + 1)
+                if value:
+                    position = value.end()
+                elif source.startswith("{", position + 1):
+                    position = _skip_braces(source, position + 1)
+                else:
+                    raise SourceError("bad JSX attribute")
+        elif source.startswith("{", position):
+            position = _skip_braces(source, position)
+        else:
+            raise SourceError("bad JSX tag")
+    while True:  # children
+        if position >= len(source):
+            raise SourceError("unclosed JSX element")
+        char = source[position]
+        if source.startswith("</", position):
+            close = _JSX_NAME.match(source, position + 2)
+            position = _JSX_SPACE.match(source, close.end() if close else position + 2).end()
+            if not source.startswith(">", position):
+                raise SourceError("bad JSX closing tag")
+            return position + 1
+        if char == "<":
+            position = _skip_jsx_element(source, position, max_depth, depth + 1)
+        elif char == "{":
+            position = _skip_braces(source, position)
+        elif char in "}>":
+            raise SourceError("unexpected character in JSX text")
+        else:
+            position += 1
+
+
+def _skip_braces(source: str, position: int) -> int:
+    """Index past a JSX `{expression}` (matching braces naively), checking the expression."""
+    depth = 0
+    for index in range(position, len(source)):
+        if source[index] == "{":
+            depth += 1
+        elif source[index] == "}":
+            depth -= 1
+            if depth == 0:
+                inner = _JsParser(source[position + 1 : index], DEFAULT_LIMITS)
+                if inner.peek().kind != "end":
+                    if inner.at("..."):
+                        inner.take()
+                    inner.expression()
+                    if inner.peek().kind != "end":
+                        raise SourceError("bad JSX expression")
+                return index + 1
+    raise SourceError("unclosed brace in JSX")
+
+
+def _unquoted(value: str) -> str:
+    if len(value) >= 1 and ((value[0] == value[-1] == '"') or (value[0] == value[-1] == "'")):
+        return value[1:-1]
+    return value
+
+
+def decode_js(source: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | None | ParseFailure:
+    """`source` is the text inside BFCL's outer brackets. Returns `[{callee: {arg: text}}]`, None
+    when no top-level statement is a call, or a ParseFailure where tree-sitter reports an ERROR."""
+    try:
+        parser = _JsParser(source, limits)
+        statements = parser.program()
+        call = next((s for s in statements if s is not None and s.kind == "call"), None)
+        if call is None:
+            return None
+        arguments: dict = {}
+        for argument in call.arguments:
+            if argument is None:
+                continue
+            if argument.kind == "assignment":
+                key, value = parser.text(argument.left), _unquoted(parser.text(argument.right))
+            elif argument.kind in ("identifier", "true"):
+                key, value = None, parser.text(argument)
+            else:
+                continue
+            if key in arguments:
+                raise SourceError("repeated argument name")
+            arguments[key] = value
+        return [{parser.text(call.callee): arguments}]
+    except SourceError as error:
+        return ParseFailure("syntax", f"JavaScript: {error}")
+    except RecursionError:
+        return ParseFailure("depth", "JavaScript: too deeply nested")
