@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from funcall.utils.errors import exit_on_user_error
-from funcall.utils.hydra_setup import register_resolvers, share_run_stamp
+from funcall.utils.hydra_setup import quiet_libraries, register_resolvers, share_run_stamp
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 register_resolvers()
@@ -41,6 +41,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from funcall.utils.seed import seed_everything
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_libraries()
     dist = init_distributed()
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
     seed_everything(int(cfg.seed) + dist.rank)

@@ -17,9 +17,9 @@ import torch
 from funcall.calls import render_completion
 from funcall.data.prompts import PromptStyle, render_prompt
 from funcall.data.schema import Example
+from funcall.data.spans import CALL, IGNORE, PROMPT, THINK
 
-PROMPT, THINK, CALL = 0, 1, 2
-IGNORE = -100
+__all__ = ["CALL", "IGNORE", "PROMPT", "THINK", "Encoded", "collate_sft", "encode_prompt", "encode_sft"]
 
 
 @dataclass

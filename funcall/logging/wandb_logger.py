@@ -10,6 +10,7 @@ run continues the same W&B run id (stored in ``<run_dir>/wandb_run_id``).
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ class WandbLogger:
         import wandb
 
         id_file = Path(run_dir) / "wandb_run_id"
-        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
         id_file.write_text(run_id + "\n")
         self.run = wandb.init(
             project=self.project, entity=self.entity, group=self.group, tags=self.tags,

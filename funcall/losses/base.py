@@ -11,7 +11,7 @@ from typing import Protocol
 
 import torch
 
-from funcall.data.tokenize import CALL, THINK
+from funcall.data.spans import CALL, THINK
 
 
 class SFTLoss(Protocol):

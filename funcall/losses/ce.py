@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from funcall.data.tokenize import PROMPT
+from funcall.data.spans import PROMPT
 from funcall.losses.base import span_means
 
 

@@ -154,7 +154,7 @@ def setup_engine(cfg: DictConfig, run: RunContext, trainer, wrap: Callable, tota
     model, tokenizer, _ = load_pretrained(instantiate(cfg.model, _key="model"), ds_config)
     module = wrap(model, instantiate(cfg.loss, _key="loss"))
     params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = instantiate(cfg.optim.optimizer, params=params, _key="optim.optimizer")
+    optimizer = instantiate(cfg.optim.optimizer, _key="optim.optimizer")(params)
     schedule = instantiate(cfg.optim.scheduler, _key="optim.scheduler")
     engine, _, _, _ = deepspeed.initialize(
         model=module, optimizer=optimizer, config=ds_config,

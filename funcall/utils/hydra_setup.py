@@ -42,3 +42,15 @@ def share_run_stamp() -> None:
 
     init_distributed()
     os.environ["FUNCALL_RUN_STAMP"] = broadcast_object(datetime.now().strftime("%Y-%m-%d/%H-%M-%S"))
+
+
+def quiet_libraries() -> None:
+    """Keep the console for our progress bar: no per-file load bars, no compiler chatter."""
+    import logging
+
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    for name in ("DeepSpeed", "deepspeed", "compilers", "compilers.C.base", "torch.distributed"):
+        logging.getLogger(name).setLevel(logging.WARNING)

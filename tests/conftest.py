@@ -1,0 +1,48 @@
+"""Shared test set-up: a persistent model cache, offline W&B, one thread per process.
+
+Tests run the real stack small (torch, DeepSpeed, Hydra, W&B offline), never mocks. The tiny
+model (and the RL warm-start made from it) is cached in ``.pytest_cache/funcall`` so that a
+second `make test` reuses it; tests about building it use their own empty folders.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BFCL_DATA = SHARED / "bfcl" / "data"
+
+os.environ.setdefault("FUNCALL_CACHE", str(REPO / ".pytest_cache" / "funcall"))
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HYDRA_FULL_ERROR", "0")
+
+
+def run_train(args: list[str], run_dir: Path, timeout: float = 600, module: str = "funcall.train",
+              env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m funcall.train ARGS hydra.run.dir=RUN_DIR`` in a subprocess."""
+    cmd = [sys.executable, "-m", module, *args, f"hydra.run.dir={run_dir}"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    from funcall.models.tiny import ensure_tiny_model
+
+    return ensure_tiny_model()
