@@ -87,15 +87,30 @@ class _JavaParser:
 
     # ----------------------------------------------------------------- statements
     def program(self) -> None:
-        statements = 0
+        statements: list[tuple[int, int, bool]] = []  # (first token, last token, ended without ';')
         while self.peek().kind != "end":
-            statements += 1
-            start = self.peek()
-            if self.statement(at_top=True) == "missing_semicolon":
-                last = self.tokens[self.position - 1]
-                text = self.source[start.start : last.end]
-                if statements == 1 and len(text) + 30 * text.count("\n") <= SHORT_STATEMENT_CHARS:
-                    raise SourceError("statement without ';' too short for tree-sitter to recover")
+            first = self.position
+            missing = self.statement(at_top=True) == "missing_semicolon"
+            statements.append((first, self.position - 1, missing))
+        self.check_missing_semicolons(statements)
+
+    def check_missing_semicolons(self, statements: list[tuple[int, int, bool]]) -> None:
+        """Where tree-sitter would rather build an ERROR than insert a MISSING ';' (its recovery
+        costs: a MISSING token costs about as much as skipping one short token or one short
+        statement), measured against tree-sitter-java 0.21 on single and chained statements."""
+        for index, (first, last, missing) in enumerate(statements):
+            if not missing:
+                continue
+            text = self.source[self.tokens[first].start : self.tokens[last].end]
+            if index == 0 and len(text) + 30 * text.count("\n") <= SHORT_STATEMENT_CHARS:
+                raise SourceError("first statement without ';' too short for tree-sitter to recover")
+            if index + 1 < len(statements):
+                following = self.tokens[statements[index + 1][0]]
+                after = self.tokens[statements[index + 1][0] + 1]
+                if following.kind == "name" and after.text == "." and len(following.text) < SHORT_STATEMENT_CHARS:
+                    raise SourceError("tree-sitter reads the next line as a continuation")
+            elif index > 0 and first == last and len(text) < SHORT_STATEMENT_CHARS:
+                raise SourceError("tree-sitter skips a short last token instead of inserting ';'")
 
     def statement(self, at_top: bool = False) -> str:
         if self.at(";"):
@@ -117,7 +132,7 @@ class _JavaParser:
         if self.at(";"):
             self.take()
             return "ok"
-        if at_top and self.peek().kind == "end":
+        if at_top:  # tree-sitter may insert a MISSING ';' (see check_missing_semicolons)
             return "missing_semicolon"
         raise SourceError(f"expected ';' at {self.peek().start}")
 

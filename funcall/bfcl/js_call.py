@@ -108,6 +108,11 @@ class _JsParser:
             self.take("}")
             self.depth -= 1
             return None
+        if self.peek().kind == "name" and self.peek().text not in RESERVED and self.peek(1).text == ":":
+            self.take()
+            self.take(":")
+            self.statement()
+            return None
         if self.at("let", "const", "var") and self.peek(1).kind == "name":
             self.take()
             while True:

@@ -30,27 +30,26 @@ _SPACE = re.compile(r"(?:[ \t\r\n\f\v\u00a0\ufeff]+|//[^\n]*|/\*.*?\*/)+", re.DO
 _NAME = re.compile(r"[^\W\d]\w*|[$][\w$]*|[^\W\d][\w$]*", re.UNICODE)
 _NUMBER = {
     "java": re.compile(
-        r"0[xX][0-9a-fA-F_]+[lL]?|0[bB][01_]+[lL]?"
-        r"|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?[fFdDlL]?"
+        r"0[xX][0-9a-fA-F_]+[lL]?|0[bB][01_]+[lL]?|\d[\d_]*[lL]"
+        r"|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?[fFdD]?"
     ),
     "javascript": re.compile(
-        r"0[xX][0-9a-fA-F_]+n?|0[bB][01_]+n?|0[oO][0-7_]+n?"
-        r"|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?n?"
+        r"0[xX][0-9a-fA-F_]+n?|0[bB][01_]+n?|0[oO][0-7_]+n?|\d[\d_]*n"
+        r"|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?"
     ),
 }
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"', re.DOTALL)
+_JAVA_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)  # tree-sitter-java lets strings span lines
 _SINGLE_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'", re.DOTALL)
 _JAVA_CHAR = re.compile(r"'(?:[^'\\\n]|\\.)+'", re.DOTALL)
 _TEMPLATE = re.compile(r"`(?:[^`\\]|\\.)*`", re.DOTALL)
 _PUNCTUATION = {
     "java": sorted(
-        ">>>= <<= >>= >>> ... -> :: ++ -- && || == != <= >= += -= *= /= %= &= |= ^= << "
-        "( ) [ ] { } ; , . @ = > < ! ~ ? : + - * / & | ^ %".split(),
+        [">>>=", "<<=", ">>=", ">>>", "...", "->", "::", "++", "--", "&&", "||", "==", "!=", "<=", ">=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<", "(", ")", "[", "]", "{", "}", ";", ",", ".", "@", "=", ">", "<", "!", "~", "?", ":", "+", "-", "*", "/", "&", "|", "^", "%"],
         key=len, reverse=True,
     ),
     "javascript": sorted(
-        ">>>= ... === !== **= <<= >>= >>> &&= ||= ??= => ** ++ -- && || ?? ?. == != <= >= += -= *= /= %= "
-        "&= |= ^= << >> ( ) [ ] { } ; , . = > < ! ~ ? : + - * / & | ^ % @ #".split(),
+        [">>>=", "...", "===", "!==", "**=", "<<=", ">>=", ">>>", "&&=", "||=", "??=", "=>", "**", "++", "--", "&&", "||", "??", "?.", "==", "!=", "<=", ">=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<", ">>", "(", ")", "[", "]", "{", "}", ";", ",", ".", "=", ">", "<", "!", "~", "?", ":", "+", "-", "*", "/", "&", "|", "^", "%", "@", "#"],
         key=len, reverse=True,
     ),
 }
@@ -99,7 +98,7 @@ def _next_token(source: str, position: int, language: str, punctuation: list[str
             if close < 0:
                 raise SourceError("unterminated text block")
             return "string", source[position : close + 3]
-        string = _STRING.match(source, position)
+        string = (_JAVA_STRING if language == "java" else _STRING).match(source, position)
         return "string", string.group() if string else _unterminated()
     if char == "'":
         quoted = (_JAVA_CHAR if language == "java" else _SINGLE_QUOTED).match(source, position)

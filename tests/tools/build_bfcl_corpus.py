@@ -193,6 +193,56 @@ def text_variants(rng, text: str, language: str) -> list[str]:
     return rng.sample(variants, 3)
 
 
+def _source_variants(value, schema: dict, language: str) -> list[str]:
+    """Other ways a model might write one Java/JS argument value."""
+    from tools.bfcl_render import java_source, js_source
+
+    render = java_source if language == "java" else js_source
+    out = [render(value, {"type": t}) for t in ("any", "String", "integer", "long", "float", "double", "Bigint", "boolean")]
+    text = json.dumps(value) if not isinstance(value, str) else value
+    out += [f"'{text}'", f'"{text}"', text, f"({render(value, schema)})", f"{render(value, schema)} + 1", "null", "-1", "x -> x", "undefined"]
+    if isinstance(value, list):
+        items = ", ".join(render(v, schema.get("items", {"type": "any"})) for v in value)
+        out += [f"{{{items}}}", f"[{items}]", f"new Array({items})", f"Arrays.asList({items})", f"List.of({items})",
+                f"new ArrayList<Integer>() {{{{ {' '.join(f'add({v});' for v in items.split(', ') if v)} }}}}",
+                f"new Integer[]{{{items}}}", "new int[3]", f"new ArrayList<>(Arrays.asList({items}))", f"[[{items}], [{items}]]"]
+    if isinstance(value, dict):
+        out += ["new HashMap<>()", "{}", "Map.of(\"k\", 1)", json.dumps(value), "{" + ", ".join(f"'{k}': '{v}'" for k, v in value.items()) + "}"]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        out += [f"{value}L", f"{value}f", f"{value}n", f"{float(value)}", f"{int(value)}", f"{value}e0", f"-{value}", f"0x{int(abs(value)):x}"]
+    return out
+
+
+def language_variants(rng, calls, entry, language: str) -> list[str]:
+    """Ground truth with one argument written differently, plus statement-level variants."""
+    variants = []
+    doc = {f["name"]: f for f in entry.functions}
+    for _ in range(6):
+        changed = copy.deepcopy(calls)
+        spot = _pick_argument(rng, changed)
+        if not spot:
+            break
+        i, key = spot
+        schema = doc.get(changed[i]["name"], entry.functions[0])["parameters"]["properties"].get(key, {"type": "any"})
+        source = rng.choice(_source_variants(changed[i]["arguments"][key], schema, language))
+        text = render_text(changed, entry.functions, language)
+        marker = f"{key}="
+        head, _, tail = text.partition(marker)
+        original = render_text([{"name": "x", "arguments": {key: changed[i]["arguments"][key]}}], [{"name": "x", "parameters": {"properties": {key: schema}}}], language)
+        original_value = original[len(f"[x({key}="):-2]
+        if tail.startswith(original_value):
+            variants.append(head + marker + source + tail[len(original_value):])
+    text = render_text(calls, entry.functions, language)
+    inner = text[1:-1]
+    name = calls[0]["name"] if calls else "f"
+    short = name.split(".")[-1][:3]
+    variants += [inner + ";", f"{inner}; {inner}", f"{inner}\n{inner}", f"obj.{inner}", f"new Foo().{inner}",
+                 f"{short}(a=1)", f"A.{short}(b=1)", f"{short}(x)", f"String r = {inner};", f"var r = {inner};",
+                 f"const r = {inner};", f"{inner} // done", f"/* call */ {inner}", inner.replace("=", ": ", 1),
+                 f"label: {inner}", inner.replace("(", "(this, ", 1), f"{inner}.then(x)"]
+    return rng.sample(variants, min(len(variants), 14))
+
+
 IRRELEVANT_OUTPUTS = [
     "", "[]", "[ ]", "None", "I cannot answer that with the given functions.", "[{}]", "{}", "()", "```\n[]\n```",
     "The functions provided are not relevant.", "[None]", "'[]'", "[1, 2]", "```python\n[]\n```", "NO_CALL",
@@ -221,7 +271,8 @@ def cases_for(entry, rng) -> list[dict]:
     cases = [{**base, "kind": "ground_truth", "model_output_text": text}]
     if language == "python":
         cases.append({**base, "kind": "ground_truth_decoded", "model_output": [{c["name"]: c["arguments"]} for c in calls]})
-    perturbations = rng.sample(VALUE_PERTURBATIONS, 4 if entry.category != "live_multiple" else 2)
+    per_entry = {"live_multiple": 2, "simple_java": 10, "simple_javascript": 10}.get(entry.category, 4)
+    perturbations = [rng.choice(VALUE_PERTURBATIONS) for _ in range(per_entry)]
     for perturb in perturbations:
         changed = perturb(rng, copy.deepcopy(calls), entry)
         if changed is None:
@@ -233,6 +284,9 @@ def cases_for(entry, rng) -> list[dict]:
                 pass
             continue
         cases.append({**base, "model_output_text": render_text(changed, entry.functions, language)})
+    if language != "python":
+        cases.extend({**base, "model_output_text": variant} for variant in language_variants(rng, calls, entry, language))
+        cases.extend({**base, "model_output": [{c["name"]: c["arguments"]}]} for c in calls[:1] if rng.random() < 0.5)
     cases.extend({**base, "model_output_text": variant} for variant in text_variants(rng, text, language)[: 3 if entry.category != "live_multiple" else 1])
     return cases
 
