@@ -15,35 +15,14 @@ from typing import Any
 
 from funcall.bfcl.checker import language_of
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
-from funcall.calls.python_syntax import (
-    ParseFailure,
-    calls_from_expression,
-    parse_expression,
-)
+from funcall.calls.python_syntax import ParseFailure, bracketed, parse_prompting_output
 
 DecodeFailure = ParseFailure
 
 
-def bracketed(text: str) -> str:
-    """BFCL's pre-processing: strip "`", "\\n" and " " from both ends, then make sure of [ ... ]."""
-    text = text.strip("`\n ")
-    if not text.startswith("["):
-        text = "[" + text
-    if not text.endswith("]"):
-        text = text + "]"
-    return text
-
-
 def decode_python(text: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | ParseFailure:
     """Decode text the way BFCL decodes prompting models in Python categories (and irrelevance)."""
-    if not isinstance(text, str):
-        return ParseFailure("syntax", "model output text is not a string")
-    if len(text) > limits.max_chars:
-        return ParseFailure("too_long", f"{len(text)} characters > {limits.max_chars}")
-    body = parse_expression(bracketed(text).strip().strip("'"), limits)
-    if isinstance(body, ParseFailure):
-        return body
-    calls = calls_from_expression(body, limits)
+    calls = parse_prompting_output(text, limits)
     if isinstance(calls, ParseFailure):
         return calls
     return [{call["name"]: call["arguments"]} for call in calls]

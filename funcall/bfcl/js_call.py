@@ -315,7 +315,7 @@ class _JsParser:
                     self.take(".")
                     self.take("target")
                     return self.made("other", first)
-                callee = self.primary()
+                self.primary()
                 while self.at(".", "["):
                     if self.at("."):
                         self.take()

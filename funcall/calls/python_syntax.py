@@ -101,6 +101,28 @@ def parse_python_calls(text: str, limits: Limits = DEFAULT_LIMITS) -> list[dict]
     return calls_from_expression(body, limits)
 
 
+def bracketed(text: str) -> str:
+    """BFCL's pre-processing of prompting output: strip "`", newlines and spaces from both ends,
+    then add a leading `[` / trailing `]` where missing (so `f(a=1)` and a plain ``` fence pass)."""
+    text = text.strip("`\n ")
+    if not text.startswith("["):
+        text = "[" + text
+    if not text.endswith("]"):
+        text = text + "]"
+    return text
+
+
+def parse_prompting_output(text: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | ParseFailure:
+    """Calls from model text, decoded exactly as BFCL decodes prompting models' Python output:
+    `bracketed`, then a call or a list/tuple of calls. Fenced ```python, prose around the calls and
+    a quoted list `'[f()]'` are failures there, and so here."""
+    if not isinstance(text, str):
+        return ParseFailure("syntax", "not a string")
+    if len(text) > limits.max_chars:
+        return ParseFailure("too_long", f"{len(text)} characters > {limits.max_chars}")
+    return parse_python_calls(bracketed(text).strip().strip("'"), limits)
+
+
 def dotted_name(func: ast.expr) -> str:
     """`a.b.c` -> "a.b.c"; parts that are not names or attributes are left out, as BFCL does."""
     parts = []
