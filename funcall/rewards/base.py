@@ -1,0 +1,94 @@
+"""The reward-function Protocol (TRL's signature) and the helpers every reward shares.
+
+A reward is a callable `(prompts, completions, **columns) -> list[float | None]` with a `__name__`,
+exactly what TRL's GRPOTrainer calls and logs, so TRL's own reward functions plug into funcall and
+these plug into TRL. Dataset columns arrive as keyword lists with one entry per completion;
+unknown columns are ignored. A completion is a string, or a conversation (list of message dicts),
+in which case the last assistant message's content is scored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES
+
+
+@runtime_checkable
+class RewardFunction(Protocol):
+    __name__: str
+
+    def __call__(self, prompts: list, completions: list, **columns: Any) -> list[float | None]: ...
+
+
+def completion_text(completion: Any) -> str:
+    """The text to score: a string as is; for a conversation, the last assistant message's content
+    (text parts joined when the content is a list of parts); "" when there is none."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        completion = [completion]
+    if isinstance(completion, list):
+        for message in reversed(completion):
+            if isinstance(message, dict) and message.get("role", "assistant") == "assistant":
+                return _content_text(message.get("content"))
+    return ""
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
+    return ""
+
+
+def column(columns: dict, name: str, index: int, default: Any = None) -> Any:
+    values = columns.get(name)
+    if values is None or index >= len(values):
+        return default
+    return values[index]
+
+
+def infer_category(category: Any, possible_answer: Any, tools: Any) -> str:
+    """The column's category when it is a known one; otherwise guessed from the sample:
+    no expected call -> irrelevance; several -> parallel(_multiple); one -> simple_python or
+    multiple (by the number of tools offered)."""
+    if isinstance(category, str) and category in SINGLE_TURN_CATEGORIES:
+        return category
+    n_expected = len(possible_answer) if isinstance(possible_answer, list) else 0
+    n_tools = len(tools) if isinstance(tools, list) else 1
+    if n_expected == 0:
+        return "irrelevance"
+    if n_expected > 1:
+        return "parallel_multiple" if n_tools > 1 else "parallel"
+    return "multiple" if n_tools > 1 else "simple_python"
+
+
+JSON_SCHEMA_TO_BFCL = {"object": "dict", "number": "float", "list": "array", "bool": "boolean", "str": "string", "int": "integer"}
+
+
+def bfcl_function_docs(tools: Any) -> list[dict]:
+    """Tool docs as the BFCL checker reads them: OpenAI `{"type": "function", "function": {..}}`
+    wrappers removed, JSON-schema type names (`object`, `number`) mapped to BFCL's (`dict`, `float`)."""
+    docs = []
+    for tool in tools or []:
+        if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
+            tool = tool["function"]
+        if not isinstance(tool, dict):
+            continue
+        parameters = dict(tool.get("parameters") or {})
+        properties = {name: _bfcl_schema(schema) for name, schema in (parameters.get("properties") or {}).items()}
+        docs.append({**tool, "parameters": {**parameters, "type": "dict", "properties": properties, "required": parameters.get("required", [])}})
+    return docs
+
+
+def _bfcl_schema(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return schema
+    schema = dict(schema)
+    if isinstance(schema.get("type"), str):
+        schema["type"] = JSON_SCHEMA_TO_BFCL.get(schema["type"], schema["type"])
+    if isinstance(schema.get("items"), dict):
+        schema["items"] = _bfcl_schema(schema["items"])
+    return schema
