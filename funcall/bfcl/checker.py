@@ -98,9 +98,12 @@ def check(
         return Verdict(False, "checker_error", [f"{type(error).__name__}: {error}"])
 
 
+_IGNORED_IN_STRINGS = re.compile(r"[ ,./\-_*^]")
+
+
 def standardize_string(text: str) -> str:
     """Drop spaces and , . / - _ * ^, lower-case, and turn ' into "."""
-    return re.sub(r"[ ,./\-_*^]", "", text).lower().replace("'", '"')
+    return _IGNORED_IN_STRINGS.sub("", text).lower().replace("'", '"')
 
 
 def _normalized(options) -> list:

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from funcall.bfcl.source_tokens import SourceError, Token, tokenize
+from funcall.bfcl.simple_call import decode_simple_call
+from funcall.bfcl.source_tokens import SourceError, Token, matching_brackets, tokenize
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
 from funcall.calls.python_syntax import ParseFailure
 
@@ -35,6 +36,7 @@ RESERVED = {"new", "instanceof", "switch"} | PRIMITIVES | LITERAL_WORDS
 ASSIGNMENT_OPS = {"=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=", ">>>="}
 BINARY_OPS = {"||", "&&", "|", "^", "&", "==", "!=", "<", ">", "<=", ">=", "<<", ">>", ">>>", "+", "-", "*", "/", "%"}
 PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
+POSTFIX_STARTS = {".", "[", "::", "++", "--"}
 SHORT_STATEMENT_CHARS = 10  # tree-sitter prefers an ERROR to a MISSING ";" at or below this size
 
 
@@ -55,17 +57,23 @@ class _JavaParser:
         self.max_depth = limits.max_depth
         self.nodes: list[Node] = []  # every node that renders specially or may be extracted
         self.by_first: dict[int, list[Node]] | None = None
+        self.closing = matching_brackets(self.tokens)
 
     # ----------------------------------------------------------------- token helpers
     def peek(self, offset: int = 0) -> Token:
-        token = self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+        try:
+            token = self.tokens[self.position + offset]
+        except IndexError:
+            token = self.tokens[-1]
         if token.kind == "error":
             raise SourceError(token.text)
         return token
 
     def at(self, *texts: str) -> bool:
-        token = self.peek()
-        return token.kind in ("punct", "name") and token.text in texts
+        token = self.tokens[self.position] if self.position < len(self.tokens) else self.tokens[-1]
+        if token.kind == "error":
+            raise SourceError(token.text)
+        return token.text in texts and token.kind in ("punct", "name")
 
     def take(self, text: str | None = None) -> Token:
         token = self.peek()
@@ -246,18 +254,8 @@ class _JavaParser:
             return True
         if not self.at("("):
             return False
-        depth, offset = 0, 0
-        while True:
-            token = self.peek(offset)
-            if token.kind == "end":
-                return False
-            if token.text == "(":
-                depth += 1
-            elif token.text == ")":
-                depth -= 1
-                if depth == 0:
-                    return self.peek(offset + 1).text == "->"
-            offset += 1
+        closing = self.closing.get(self.position)
+        return closing is not None and self.tokens[closing + 1].text == "->"
 
     def lambda_(self) -> Node:
         first = self.position
@@ -349,6 +347,9 @@ class _JavaParser:
     def postfix(self, result: Node) -> Node:
         first = result.first
         while True:
+            token = self.peek()
+            if token.kind != "punct" or token.text not in POSTFIX_STARTS:
+                return result
             if self.at(".") and self.peek(1).text == "class":
                 self.take()
                 self.take()
@@ -526,6 +527,12 @@ class _JavaParser:
 def decode_java(source: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | dict | ParseFailure:
     """`source` is the text inside BFCL's outer brackets. Returns `[{name: {arg: text}}]`, `{}` when
     the program has no method invocation, or a ParseFailure where tree-sitter reports an ERROR."""
+    simple = decode_simple_call(source, "java")
+    return simple if simple is not None else decode_java_program(source, limits)
+
+
+def decode_java_program(source: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | dict | ParseFailure:
+    """decode_java without the fast path for plain calls."""
     try:
         parser = _JavaParser(source, limits)
         parser.program()

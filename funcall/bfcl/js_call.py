@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from funcall.bfcl.source_tokens import SourceError, Token, tokenize
+from funcall.bfcl.simple_call import decode_simple_call
+from funcall.bfcl.source_tokens import SourceError, Token, matching_brackets, tokenize
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
 from funcall.calls.python_syntax import ParseFailure
 
@@ -37,6 +38,7 @@ BINARY_OPS = {
 BINARY_WORDS = {"in", "instanceof"}
 PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
 PREFIX_WORDS = {"typeof", "void", "delete", "await"}
+POSTFIX_STARTS = {".", "?.", "[", "("}
 
 
 @dataclass
@@ -54,19 +56,25 @@ class _JsParser:
     def __init__(self, source: str, limits: Limits):
         self.source = source
         self.tokens: list[Token] = tokenize(source, "javascript")
+        self.closing = matching_brackets(self.tokens)
         self.position = 0
         self.depth = 0
         self.max_depth = limits.max_depth
 
     def peek(self, offset: int = 0) -> Token:
-        token = self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+        try:
+            token = self.tokens[self.position + offset]
+        except IndexError:
+            token = self.tokens[-1]
         if token.kind == "error":
             raise SourceError(token.text)
         return token
 
     def at(self, *texts: str) -> bool:
-        token = self.peek()
-        return token.kind in ("punct", "name") and token.text in texts
+        token = self.tokens[self.position] if self.position < len(self.tokens) else self.tokens[-1]
+        if token.kind == "error":
+            raise SourceError(token.text)
+        return token.text in texts and token.kind in ("punct", "name")
 
     def take(self, text: str | None = None) -> Token:
         token = self.peek()
@@ -176,18 +184,8 @@ class _JsParser:
             return True
         if not self.at("("):
             return False
-        depth, offset = 0, 0
-        while True:
-            token = self.peek(offset)
-            if token.kind == "end":
-                return False
-            if token.kind == "punct" and token.text in ("(", "[", "{"):
-                depth += 1
-            elif token.kind == "punct" and token.text in (")", "]", "}"):
-                depth -= 1
-                if depth == 0:
-                    return self.peek(offset + 1).text == "=>"
-            offset += 1
+        closing = self.closing.get(self.position)
+        return closing is not None and self.tokens[closing + 1].text == "=>"
 
     def arrow(self) -> Node:
         first = self.position
@@ -258,6 +256,9 @@ class _JsParser:
     def postfix(self, result: Node) -> Node:
         first = result.first
         while True:
+            token = self.peek()
+            if token.kind not in ("punct", "template") or (token.kind == "punct" and token.text not in POSTFIX_STARTS):
+                return result
             if self.at(".", "?."):
                 self.take()
                 if self.at("("):
@@ -408,6 +409,7 @@ class _JsParser:
         end = _skip_jsx_element(self.source, start, self.max_depth)
         rest = tokenize(self.source, "javascript", end)
         self.tokens = self.tokens[: self.position] + [Token("punct", "<jsx>", start, end)] + rest
+        self.closing = matching_brackets(self.tokens)
         self.position += 1
         return self.made("other", first)
 
@@ -495,6 +497,12 @@ def _unquoted(value: str) -> str:
 def decode_js(source: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | None | ParseFailure:
     """`source` is the text inside BFCL's outer brackets. Returns `[{callee: {arg: text}}]`, None
     when no top-level statement is a call, or a ParseFailure where tree-sitter reports an ERROR."""
+    simple = decode_simple_call(source, "javascript")
+    return simple if simple is not None else decode_js_program(source, limits)
+
+
+def decode_js_program(source: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | None | ParseFailure:
+    """decode_js without the fast path for plain calls."""
     try:
         parser = _JsParser(source, limits)
         statements = parser.program()

@@ -10,15 +10,14 @@ decode failure tree-sitter's ERROR node would cause. Comments are skipped like w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class SourceError(Exception):
     """The text is not valid in the subset of Java/JS that the decoders read."""
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str  # name, number, string, char, template, punct, error, end
     text: str
     start: int
@@ -26,94 +25,82 @@ class Token:
     newline_before: bool = False  # a line break between the previous token and this one
 
 
-_SPACE = re.compile(r"(?:[ \t\r\n\f\v\u00a0\ufeff]+|//[^\n]*|/\*.*?\*/)+", re.DOTALL)
-_NAME = re.compile(r"[^\W\d]\w*|[$][\w$]*|[^\W\d][\w$]*", re.UNICODE)
+_SPACE = r"(?:[ \t\r\n\f\v\u00a0\ufeff]+|//[^\n]*|/\*.*?\*/)+"
+_NAME = r"[^\W\d][\w$]*|[$][\w$]*"
 _NUMBER = {
-    "java": re.compile(
+    "java": (
         r"0[xX][0-9a-fA-F_]+[lL]?|0[bB][01_]+[lL]?|\d[\d_]*[lL]"
         r"|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?[fFdD]?"
     ),
-    "javascript": re.compile(
+    "javascript": (
         r"0[xX][0-9a-fA-F_]+n?|0[bB][01_]+n?|0[oO][0-7_]+n?|\d[\d_]*n"
         r"|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?"
     ),
 }
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"', re.DOTALL)
-_JAVA_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)  # tree-sitter-java lets strings span lines
-_SINGLE_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'", re.DOTALL)
-_JAVA_CHAR = re.compile(r"'(?:[^'\\\n]|\\.)+'", re.DOTALL)
-_TEMPLATE = re.compile(r"`(?:[^`\\]|\\.)*`", re.DOTALL)
+_STRINGS = {
+    # tree-sitter-java lets a "..." string span lines and reads '...' with one or more characters
+    "java": [("string", r'"""(?:.|\n)*?"""'), ("string", r'"(?:[^"\\]|\\.)*"'), ("char", r"'(?:[^'\\\n]|\\.)+'")],
+    "javascript": [
+        ("string", r'"(?:[^"\\\n]|\\.)*"'), ("string", r"'(?:[^'\\\n]|\\.)*'"), ("template", r"`(?:[^`\\]|\\.)*`"),
+    ],
+}
 _PUNCTUATION = {
-    "java": sorted(
-        [">>>=", "<<=", ">>=", ">>>", "...", "->", "::", "++", "--", "&&", "||", "==", "!=", "<=", ">=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<", "(", ")", "[", "]", "{", "}", ";", ",", ".", "@", "=", ">", "<", "!", "~", "?", ":", "+", "-", "*", "/", "&", "|", "^", "%"],
-        key=len, reverse=True,
-    ),
-    "javascript": sorted(
-        [">>>=", "...", "===", "!==", "**=", "<<=", ">>=", ">>>", "&&=", "||=", "??=", "=>", "**", "++", "--", "&&", "||", "??", "?.", "==", "!=", "<=", ">=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<", ">>", "(", ")", "[", "]", "{", "}", ";", ",", ".", "=", ">", "<", "!", "~", "?", ":", "+", "-", "*", "/", "&", "|", "^", "%", "@", "#"],
-        key=len, reverse=True,
-    ),
+    "java": ">>>= <<= >>= >>> ... -> :: ++ -- && || == != <= >= += -= *= /= %= &= |= ^= << "
+    "( ) [ ] { } ; , . @ = > < ! ~ ? : + - * / & | ^ %",
+    "javascript": ">>>= ... === !== **= <<= >>= >>> &&= ||= ??= => ** ++ -- && || ?? ?. == != <= >= += -= "
+    "*= /= %= &= |= ^= << >> ( ) [ ] { } ; , . = > < ! ~ ? : + - * / & | ^ % @ #",
 }
 
 
+def _master_pattern(language: str) -> re.Pattern:
+    """Leading space/comments, then one token (one match per token); `bad*` marks what
+    tree-sitter rejects, `end` the end of the text."""
+    symbols = sorted(_PUNCTUATION[language].split(), key=len, reverse=True)
+    alternatives = [("end", r"\Z"), ("badcomment", r"/\*"), ("number", _NUMBER[language])]
+    alternatives += _STRINGS[language]
+    alternatives += [("name", _NAME), ("punct", "|".join(re.escape(symbol) for symbol in symbols)), ("bad", ".")]
+    names = [f"{kind}_{index}" for index, (kind, _) in enumerate(alternatives)]
+    tokens = "|".join(f"(?P<{name}>{pattern})" for name, (_, pattern) in zip(names, alternatives))
+    return re.compile(f"(?P<space>{_SPACE})?(?:{tokens})", re.DOTALL)
+
+
+_MASTER = {language: _master_pattern(language) for language in ("java", "javascript")}
+_KIND = {name: name.rsplit("_", 1)[0] for pattern in _MASTER.values() for name in pattern.groupindex}
+
+
 def tokenize(source: str, language: str, position: int = 0) -> list[Token]:
-    """Tokens from `position` on. An unreadable spot ends the list with an `error` token (so a
-    parser can still re-read the text after a JSX element) followed by `end`."""
+    """Tokens from `position` on, ending with an `end` token. An unreadable spot ends the list
+    with an `error` token first (so a parser can still re-read the text after a JSX element)."""
     tokens: list[Token] = []
-    newline = False
-    punctuation = _PUNCTUATION[language]
+    length = len(source)
+    master = _MASTER[language]
     while True:
-        space = _SPACE.match(source, position)
-        if space:
-            newline = newline or "\n" in space.group()
-            position = space.end()
-        if position >= len(source):
-            tokens.append(Token("end", "", position, position, newline))
+        match = master.match(source, position)
+        group = match.lastgroup
+        kind = _KIND[group]
+        space = match.group("space")
+        newline = space is not None and "\n" in space
+        start, position = match.start(group), match.end()
+        if kind == "number" and position < length and (source[position].isalnum() or source[position] in "_$"):
+            kind = "bad"  # 0.5L, 5.0n, 12abc: tree-sitter reports an error
+        if kind == "end":
+            tokens.append(Token("end", "", start, start, newline))
             return tokens
-        try:
-            if source.startswith("/*", position):
-                raise SourceError("unterminated comment")
-            kind, match = _next_token(source, position, language, punctuation)
-            if match is None:
-                raise SourceError(f"unexpected character {source[position]!r} at {position}")
-        except SourceError as error:
-            tokens.append(Token("error", str(error), position, position, newline))
-            tokens.append(Token("end", "", position, position, newline))
+        if kind.startswith("bad"):
+            tokens.append(Token("error", f"unreadable text at {start}", start, start, newline))
+            tokens.append(Token("end", "", start, start, newline))
             return tokens
-        tokens.append(Token(kind, match, position, position + len(match), newline))
-        position += len(match)
-        newline = False
+        tokens.append(Token(kind, match.group(group), start, position, newline))
 
 
-def _next_token(source: str, position: int, language: str, punctuation: list[str]) -> tuple[str, str | None]:
-    char = source[position]
-    if char.isdigit() or (char == "." and source[position + 1 : position + 2].isdigit()):
-        number = _NUMBER[language].match(source, position)
-        end = number.end()
-        if end < len(source) and (source[end].isalnum() or source[end] in "_$"):
-            raise SourceError("malformed number")
-        return "number", number.group()
-    if char == '"':
-        if language == "java" and source.startswith('"""', position):
-            close = source.find('"""', position + 3)
-            if close < 0:
-                raise SourceError("unterminated text block")
-            return "string", source[position : close + 3]
-        string = (_JAVA_STRING if language == "java" else _STRING).match(source, position)
-        return "string", string.group() if string else _unterminated()
-    if char == "'":
-        quoted = (_JAVA_CHAR if language == "java" else _SINGLE_QUOTED).match(source, position)
-        return ("char" if language == "java" else "string"), quoted.group() if quoted else _unterminated()
-    if char == "`" and language == "javascript":
-        template = _TEMPLATE.match(source, position)
-        return "template", template.group() if template else _unterminated()
-    name = _NAME.match(source, position)
-    if name:
-        return "name", name.group()
-    for symbol in punctuation:
-        if source.startswith(symbol, position):
-            return "punct", symbol
-    return "punct", None
-
-
-def _unterminated() -> str:
-    raise SourceError("unterminated string")
+def matching_brackets(tokens: list[Token]) -> dict[int, int]:
+    """Index of each opening ( [ { token -> index of its closing token (unmatched ones are absent)."""
+    pairs, stack = {}, []
+    for index, token in enumerate(tokens):
+        if token.kind != "punct":
+            continue
+        if token.text in ("(", "[", "{"):
+            stack.append(index)
+        elif token.text in (")", "]", "}") and stack:
+            pairs[stack.pop()] = index
+    return pairs

@@ -56,7 +56,10 @@ def parse_expression(text: str, limits: Limits = DEFAULT_LIMITS) -> ast.expr | P
         body = ast.parse(text, mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as error:
         return ParseFailure("syntax", str(error)[:200])
-    depth = _tree_depth(body)
+    # Brackets are the only deep nesting a short text can hold (operator chains are caught as
+    # RecursionError later), so the exact walk is needed only when there are many of them.
+    brackets = text.count("(") + text.count("[") + text.count("{")
+    depth = _tree_depth(body) if brackets > limits.max_depth // 2 else 0
     if depth > limits.max_depth:
         return ParseFailure("depth", f"nesting depth {depth} > {limits.max_depth}")
     return body

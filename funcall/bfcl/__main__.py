@@ -1,0 +1,142 @@
+"""`python -m funcall.bfcl check --input IN.jsonl --output OUT.jsonl`: BFCL verdicts for model outputs.
+
+Each input line is a JSON object with `category` (one of the 12 single-turn categories), `question`
+(the BFCL entry's `{"question", "function"}`), `possible_answer` (its ground_truth list; null for
+irrelevance), and the model output as `model_output` (already decoded `[{name: {arg: value}}]`, as
+FC models give it) and/or `model_output_text` (raw text, decoded as BFCL decodes prompting
+models); the decoded form wins when both are present. Each output line holds `valid`,
+`error_type` (null when valid), `error` (the details, when not valid) and the input's `case_id` / `id`, in input order. A bad row
+(bad JSON, missing field, unknown category) gets `valid: false` with an `input_error:*` type
+instead of stopping the run. The output file is written atomically (temporary file + rename).
+Exit codes: 0 done, 2 input file unreadable or output not writable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES, Verdict, check, is_irrelevance
+from funcall.bfcl.decode import decode_text
+
+ID_FIELDS = ("case_id", "id")
+MIN_ROWS_PER_JOB = 1000  # below this a worker process costs more than it saves
+ENCODER = json.JSONEncoder(ensure_ascii=False, default=repr)  # one encoder: json.dumps(**options) builds one per call
+
+
+def _input_error(kind: str, message: str) -> Verdict:
+    return Verdict(False, f"input_error:{kind}", [message])
+
+
+def verdict_for_row(row: Any) -> Verdict:
+    if not isinstance(row, dict):
+        return _input_error("bad_row", "a row must be a JSON object")
+    category = row.get("category")
+    if category not in SINGLE_TURN_CATEGORIES:
+        return _input_error("unknown_category", f"unknown category {category!r}")
+    question = row.get("question")
+    functions = question.get("function") if isinstance(question, dict) else row.get("function")
+    if not isinstance(functions, list):
+        return _input_error("missing_field", "question.function (the list of function docs) is required")
+    possible_answer = row.get("possible_answer")
+    if not is_irrelevance(category) and not (isinstance(possible_answer, list) and possible_answer):
+        return _input_error("missing_field", "possible_answer (the ground_truth list) is required")
+    if row.get("model_output") is not None:
+        decoded = row["model_output"]
+    elif isinstance(row.get("model_output_text"), str):
+        decoded = decode_text(row["model_output_text"], category)
+    else:
+        return _input_error("missing_field", "model_output or model_output_text is required")
+    return check(category, functions, possible_answer, decoded)
+
+
+def _output_row(row: Any, verdict: Verdict) -> dict:
+    out = {key: row[key] for key in ID_FIELDS if isinstance(row, dict) and key in row}
+    out["valid"], out["error_type"] = verdict.valid, verdict.error_type
+    if not verdict.valid:
+        out["error"] = verdict.error[0] if len(verdict.error) == 1 else verdict.error
+    return out
+
+
+def verdict_lines(lines: list[str], first_line_number: int = 1) -> list[str]:
+    """One encoded output row per input line (blank lines already removed)."""
+    out = []
+    for number, line in enumerate(lines, first_line_number):
+        try:
+            row = json.loads(line)
+        except ValueError as error:
+            row, verdict = None, _input_error("bad_json", f"row {number}: {error}")
+        else:
+            verdict = verdict_for_row(row)
+        out.append(ENCODER.encode(_output_row(row, verdict)))
+    return out
+
+
+_SHARED_LINES: list[str] = []  # the input, inherited by forked workers instead of being pickled
+
+
+def _verdicts_for_chunk(bounds: tuple[int, int]) -> list[str]:
+    start, end = bounds
+    return verdict_lines(_SHARED_LINES[start:end], start + 1)
+
+
+def check_file(input_path: Path, output_path: Path, jobs: int = 1) -> tuple[int, int]:
+    """Writes one verdict row per non-blank input line, in order; returns (rows, valid rows).
+    With jobs > 1 (and enough rows to be worth it) the rows are split among forked workers."""
+    global _SHARED_LINES
+    with open(input_path, encoding="utf-8", errors="replace") as source:
+        lines = [line for line in source if line.strip()]
+    gc.disable()  # rows are freed by reference counting; the cyclic collector only slows the loop down
+    try:
+        if jobs > 1 and len(lines) >= MIN_ROWS_PER_JOB * 2 and "fork" in multiprocessing.get_all_start_methods():
+            chunk = -(-len(lines) // jobs)
+            _SHARED_LINES = lines
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                parts = pool.map(_verdicts_for_chunk, [(i, min(i + chunk, len(lines))) for i in range(0, len(lines), chunk)])
+            _SHARED_LINES = []
+            encoded = [row for part in parts for row in part]
+        else:
+            encoded = verdict_lines(lines)
+    finally:
+        gc.enable()
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{output_path.name}.", dir=output_path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as sink:
+            sink.writelines(row + "\n" for row in encoded)
+        os.replace(temporary, output_path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return len(encoded), sum('"valid": true' in row for row in encoded)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m funcall.bfcl", description="BFCL single-turn AST checker (official verdicts, no tree-sitter, no eval).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check_parser = commands.add_parser("check", help="write a verdict row for every model-output row", description=__doc__.split("\n\n")[1])
+    check_parser.add_argument("--input", required=True, type=Path, help="JSONL rows: category, question, possible_answer, model_output / model_output_text")
+    check_parser.add_argument("--output", required=True, type=Path, help="JSONL verdicts, one per input row, same order")
+    check_parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes for large inputs (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if not args.input.is_file() or not os.access(args.input, os.R_OK):
+        print(f"error: cannot read input file {args.input}", file=sys.stderr)
+        return 2
+    try:
+        rows, valid = check_file(args.input, args.output, max(1, args.jobs))
+    except OSError as error:
+        print(f"error: {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    print(f"{rows} rows, {valid} valid -> {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

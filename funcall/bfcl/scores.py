@@ -1,0 +1,59 @@
+"""Aggregate per-category BFCL results into the numbers the papers report (single-turn only).
+
+    non_live_ast = unweighted mean of [simple, multiple, parallel, parallel_multiple], where
+                   simple = unweighted mean of simple_python, simple_java, simple_javascript
+                   (BFCL's own formula: calculate_unweighted_accuracy in eval_runner_helper.py)
+    live         = entry-weighted accuracy over live_simple, live_multiple, live_parallel,
+                   live_parallel_multiple (BFCL's calculate_weighted_accuracy)
+    overall      = mean(non_live_ast, live)  (the papers' "Overall"; not BFCL's official overall)
+    irrelevance  = entry-weighted accuracy over irrelevance and live_irrelevance (reported apart)
+
+Difference from BFCL: a category that was not evaluated is left out of every mean (BFCL counts it
+as 0 and displays N/A). A group with no category present is None, and so is `overall` unless both
+of its halves are present. Every number is a fraction in [0, 1].
+"""
+
+from __future__ import annotations
+
+SIMPLE = ("simple_python", "simple_java", "simple_javascript")
+NON_LIVE_GROUPS = ("simple", "multiple", "parallel", "parallel_multiple")
+LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
+IRRELEVANCE = ("irrelevance", "live_irrelevance")
+
+
+def _accuracy(correct: int, n: int) -> float:
+    return correct / n if n else 0.0
+
+
+def _unweighted(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _weighted(per_category: dict[str, tuple[int, int]], names: tuple[str, ...]) -> float | None:
+    present = [per_category[name] for name in names if name in per_category and per_category[name][1] > 0]
+    if not present:
+        return None
+    return sum(c for c, _ in present) / sum(n for _, n in present)
+
+
+def summarize(per_category: dict[str, tuple[int, int]]) -> dict:
+    """`{category: (correct, n)}` -> `{"categories": {name: {"accuracy", "n"}}, "non_live_ast",
+    "live", "irrelevance", "overall"}`."""
+    categories = {name: {"accuracy": _accuracy(c, n), "n": n} for name, (c, n) in per_category.items()}
+
+    def accuracy(name: str) -> float | None:
+        return categories[name]["accuracy"] if name in categories and categories[name]["n"] > 0 else None
+
+    simple = _unweighted([accuracy(name) for name in SIMPLE])
+    non_live_ast = _unweighted([simple, accuracy("multiple"), accuracy("parallel"), accuracy("parallel_multiple")])
+    live = _weighted(per_category, LIVE)
+    overall = (non_live_ast + live) / 2 if non_live_ast is not None and live is not None else None
+    return {
+        "categories": categories,
+        "simple": simple,
+        "non_live_ast": non_live_ast,
+        "live": live,
+        "irrelevance": _weighted(per_category, IRRELEVANCE),
+        "overall": overall,
+    }
