@@ -12,7 +12,7 @@ Choices made where ToolRL leaves room (documented here, pinned by tests):
     (plain ==), or when it is omitted and "" (omittable) is acceptable; the expected key set is the
     non-omittable parameters plus the omittable ones the prediction gives;
   * predictions are matched to expected calls greedily, in expected order, each used once;
-  * an unparseable answer gets R_correct = -3; for a no-call sample (empty ground truth) an empty
+  * an unparseable answer (or a malformed ground truth) gets R_correct = -3; for a no-call sample (empty ground truth) an empty
     prediction or a plain-text reply scores S = S_max, any call scores S = 0.
 Normalisation: `scale_to_unit=True` maps R from [-3, 4] to [0, 1] as (R + 3) / 7.
 """
@@ -87,11 +87,13 @@ class PartialReward:
         calls = parsed.calls
         if calls is None and not possible_answer and parsed.answer is not None:
             calls = []  # a plain-text reply is the right behaviour when no call is expected
-        if calls is None:
-            correct = -3.0
-        else:
-            score, maximum = correctness_score(calls, possible_answer)
-            correct = 6.0 * score / maximum - 3.0
+        correct = -3.0
+        if calls is not None:
+            try:
+                score, maximum = correctness_score(calls, possible_answer)
+                correct = 6.0 * score / maximum - 3.0
+            except Exception:  # noqa: BLE001  a malformed ground truth scores as wrong, it does not stop training
+                correct = -3.0
         total = format_reward + correct
         return (total + 3.0) / 7.0 if self.scale_to_unit else total
 

@@ -8,7 +8,8 @@ perturbations: wrong values, types, missing/extra parameters, wrong names and co
 formatting quirks such as fences, prose, quoted lists and bare calls, Java/JS literal variants, and
 irrelevance outputs), labels each one with the OFFICIAL checker (experiments/benchmarks/bfcl_official.py,
 in its own venv, created on first use), and stores compact rows `{id, category, entry, model_output_text
-| model_output, valid, error_type}`: the function docs and ground truth are looked up by `entry` (the
+| model_output, valid, error_type}`; the ground-truth renderings the official checker fails are
+also listed in tests/data/bfcl/ground_truth_exceptions.json: the function docs and ground truth are looked up by `entry` (the
 BFCL id) in the data directory, so the corpus stays small. Entry text stays byte-identical for a
 given seed and data, so reruns reproduce the file.
 """
@@ -35,6 +36,7 @@ from funcall.bfcl.data import load_category
 from tools.bfcl_render import ground_truth_calls, render_text
 
 OUTPUT = REPO / "tests" / "data" / "bfcl" / "conformance.jsonl.gz"
+EXCEPTIONS = REPO / "tests" / "data" / "bfcl" / "ground_truth_exceptions.json"
 
 
 # --------------------------------------------------------------------------- value perturbations
@@ -333,6 +335,13 @@ def main() -> None:
         for case, label in zip(cases, labels):
             assert case["id"] == label["id"]
             sink.write((json.dumps({**case, "valid": label["valid"], "error_type": label["error_type"]}) + "\n").encode())
+    exceptions = [
+        {"entry": case["entry"], "kind": case["kind"], "error_type": label["error_type"]}
+        for case, label in zip(cases, labels)
+        if case.get("kind", "").startswith("ground_truth") and not label["valid"]
+    ]
+    if args.output == OUTPUT:
+        EXCEPTIONS.write_text(json.dumps(exceptions, indent=1) + "\n")
     counts: dict[str, int] = {}
     for label in labels:
         counts[str(label["error_type"])] = counts.get(str(label["error_type"]), 0) + 1
