@@ -71,3 +71,16 @@ def test_importing_funcall_bfcl_loads_no_heavy_library():
         "heavy = {'torch', 'transformers', 'numpy'} & set(sys.modules); assert not heavy, heavy"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False).returncode == 0
+
+
+def test_worker_processes_give_the_same_output(tmp_path):
+    lines = [row(case_id=f"c{i}", model_output_text=f"[f(a={i % 3})]") for i in range(2100)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    outputs = []
+    for jobs in ("1", "2"):
+        target = tmp_path / f"out{jobs}.jsonl"
+        assert run("check", "--input", str(source), "--output", str(target), "--jobs", jobs).returncode == 0
+        outputs.append(target.read_text())
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == 2100
+    assert run("check", "--input", str(source), "--output", str(tmp_path / "x"), "--jobs", "zero").returncode == 2

@@ -92,7 +92,7 @@ def check_file(input_path: Path, output_path: Path, jobs: int = 1) -> tuple[int,
     With jobs > 1 (and enough rows to be worth it) the rows are split among forked workers."""
     global _SHARED_LINES
     with open(input_path, encoding="utf-8", errors="replace") as source:
-        lines = [line for line in source if line.strip()]
+        lines = [line for line in source if line and not line.isspace()]
     gc.disable()  # rows are freed by reference counting; the cyclic collector only slows the loop down
     try:
         if jobs > 1 and len(lines) >= MIN_ROWS_PER_JOB * 2 and "fork" in multiprocessing.get_all_start_methods():
@@ -118,19 +118,35 @@ def check_file(input_path: Path, output_path: Path, jobs: int = 1) -> tuple[int,
     return len(encoded), sum('"valid": true' in row for row in encoded)
 
 
+def _jobs_option(value: str) -> str | int:
+    if value == "auto":
+        return value
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a positive number or auto, got {value!r}")
+
+
+def _jobs(requested: str | int) -> int:
+    if requested != "auto":
+        return int(requested)
+    cores = os.cpu_count() or 1
+    idle_cores = cores - os.getloadavg()[0]
+    return 2 if cores > 1 and idle_cores >= 1 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m funcall.bfcl", description="BFCL single-turn AST checker (official verdicts, no tree-sitter, no eval).")
     commands = parser.add_subparsers(dest="command", required=True)
     check_parser = commands.add_parser("check", help="write a verdict row for every model-output row", description=__doc__.split("\n\n")[1])
     check_parser.add_argument("--input", required=True, type=Path, help="JSONL rows: category, question, possible_answer, model_output / model_output_text")
     check_parser.add_argument("--output", required=True, type=Path, help="JSONL verdicts, one per input row, same order")
-    check_parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes for large inputs (default: %(default)s)")
+    check_parser.add_argument("--jobs", default="auto", type=_jobs_option, help="worker processes for large inputs: a number, or auto (default): 2 when a second core is idle, else 1")
     args = parser.parse_args(argv)
     if not args.input.is_file() or not os.access(args.input, os.R_OK):
         print(f"error: cannot read input file {args.input}", file=sys.stderr)
         return 2
     try:
-        rows, valid = check_file(args.input, args.output, max(1, args.jobs))
+        rows, valid = check_file(args.input, args.output, _jobs(args.jobs))
     except OSError as error:
         print(f"error: {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
         return 2
