@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES, Verdict, check, is_irrelevance
@@ -28,6 +29,7 @@ from funcall.bfcl.decode import decode_text
 
 ID_FIELDS = ("case_id", "id")
 MIN_ROWS_PER_JOB = 1000  # below this a worker process costs more than it saves
+MIN_BYTES_FOR_JOBS = 256 * 1024
 ENCODER = json.JSONEncoder(ensure_ascii=False, default=repr)  # one encoder: json.dumps(**options) builds one per call
 
 
@@ -65,57 +67,71 @@ def _output_row(row: Any, verdict: Verdict) -> dict:
     return out
 
 
-def verdict_lines(lines: list[str], first_line_number: int = 1) -> list[str]:
-    """One encoded output row per input line (blank lines already removed)."""
-    out = []
-    for number, line in enumerate(lines, first_line_number):
+def verdict_rows(lines: Iterable[str], first_row_number: int = 1) -> Iterator[tuple[str, bool]]:
+    """(encoded output row, valid) for every non-blank input line, in order."""
+    number = first_row_number
+    for line in lines:
+        if not line or line.isspace():
+            continue
         try:
             row = json.loads(line)
         except ValueError as error:
             row, verdict = None, _input_error("bad_json", f"row {number}: {error}")
         else:
             verdict = verdict_for_row(row)
-        out.append(ENCODER.encode(_output_row(row, verdict)))
-    return out
+        number += 1
+        yield ENCODER.encode(_output_row(row, verdict)), verdict.valid
 
 
 _SHARED_LINES: list[str] = []  # the input, inherited by forked workers instead of being pickled
 
 
-def _verdicts_for_chunk(bounds: tuple[int, int]) -> list[str]:
+def _verdicts_for_chunk(bounds: tuple[int, int]) -> list[tuple[str, bool]]:
     start, end = bounds
-    return verdict_lines(_SHARED_LINES[start:end], start + 1)
+    return list(verdict_rows(_SHARED_LINES[start:end], start + 1))
+
+
+def _parallel_verdicts(input_path: Path, jobs: int) -> Iterable[tuple[str, bool]] | None:
+    """Verdicts computed by `jobs` forked workers, or None when that is not worth it here."""
+    global _SHARED_LINES
+    if jobs < 2 or input_path.stat().st_size < MIN_BYTES_FOR_JOBS or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    with open(input_path, encoding="utf-8", errors="replace") as source:
+        lines = [line for line in source if line and not line.isspace()]
+    if len(lines) < MIN_ROWS_PER_JOB * 2:
+        return verdict_rows(lines)
+    chunk = -(-len(lines) // jobs)
+    _SHARED_LINES = lines
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            parts = pool.map(_verdicts_for_chunk, [(i, min(i + chunk, len(lines))) for i in range(0, len(lines), chunk)])
+    finally:
+        _SHARED_LINES = []
+    return (row for part in parts for row in part)
 
 
 def check_file(input_path: Path, output_path: Path, jobs: int = 1) -> tuple[int, int]:
     """Writes one verdict row per non-blank input line, in order; returns (rows, valid rows).
-    With jobs > 1 (and enough rows to be worth it) the rows are split among forked workers."""
-    global _SHARED_LINES
-    with open(input_path, encoding="utf-8", errors="replace") as source:
-        lines = [line for line in source if line and not line.isspace()]
-    gc.disable()  # rows are freed by reference counting; the cyclic collector only slows the loop down
-    try:
-        if jobs > 1 and len(lines) >= MIN_ROWS_PER_JOB * 2 and "fork" in multiprocessing.get_all_start_methods():
-            chunk = -(-len(lines) // jobs)
-            _SHARED_LINES = lines
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                parts = pool.map(_verdicts_for_chunk, [(i, min(i + chunk, len(lines))) for i in range(0, len(lines), chunk)])
-            _SHARED_LINES = []
-            encoded = [row for part in parts for row in part]
-        else:
-            encoded = verdict_lines(lines)
-    finally:
-        gc.enable()
+    One process streams the file; with jobs > 1 and a large input the rows are split among
+    forked workers. The output appears only when complete (temporary file + rename)."""
+    rows = valid = 0
     output_path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{output_path.name}.", dir=output_path.parent)
+    gc.disable()  # rows are freed by reference counting; the cyclic collector only slows the loop down
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as sink:
-            sink.writelines(row + "\n" for row in encoded)
+        with os.fdopen(handle, "w", encoding="utf-8") as sink, open(input_path, encoding="utf-8", errors="replace") as source:
+            results = _parallel_verdicts(input_path, jobs) or verdict_rows(source)
+            for encoded, ok in results:
+                sink.write(encoded + "\n")
+                rows += 1
+                valid += ok
         os.replace(temporary, output_path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return len(encoded), sum('"valid": true' in row for row in encoded)
+    finally:
+        gc.enable()
+    return rows, valid
 
 
 def _jobs_option(value: str) -> str | int:

@@ -35,14 +35,14 @@ NESTED_PYTHON_TYPES = ("array", "tuple")  # element types are checked (one level
 NESTED_CONVERTED_TYPES = ("Array", "ArrayList", "array")  # Java/JS: converted with an item type
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Verdict:
     valid: bool
     error_type: str | None = None
     error: list = field(default_factory=list)
 
 
-OK = Verdict(True)
+OK = Verdict(True)  # shared inside this module only; check() hands out fresh objects
 
 
 def language_of(category: str) -> str:
@@ -61,7 +61,13 @@ def is_call_list(decoded: Any) -> bool:
     """`[{name: {arg: value}}, ...]` (an empty list counts)."""
     if type(decoded) is not list:
         return False
-    return all(type(item) is dict and len(item) == 1 and type(next(iter(item.values()))) is dict for item in decoded)
+    for item in decoded:
+        if type(item) is not dict or len(item) != 1:
+            return False
+        for arguments in item.values():
+            if type(arguments) is not dict:
+                return False
+    return True
 
 
 def is_empty_output(decoded: Any) -> bool:
@@ -86,14 +92,15 @@ def check(
         raise ValueError(f"unknown category {category!r}; expected one of {', '.join(SINGLE_TURN_CATEGORIES)}")
     if is_irrelevance(category):
         if isinstance(decoded_output, ParseFailure) or is_empty_output(decoded_output):
-            return OK
+            return Verdict(True)
         return Verdict(False, "irrelevance_error:decoder_success", ["Valid syntax. Successfully decoded a function call."])
     if isinstance(decoded_output, ParseFailure):
         return Verdict(False, "ast_decoder:decoder_failed", [f"Invalid syntax. Failed to decode AST. {decoded_output.message}"])
     if not is_call_list(decoded_output):
         return Verdict(False, "ast_decoder:decoder_wrong_output_format", ["Did not output in the specified format."])
     try:
-        return _Checker(language_of(category), underscore_to_dot).entry(category, functions, possible_answer, decoded_output)
+        result = _Checker(language_of(category), underscore_to_dot).entry(category, functions, possible_answer, decoded_output)
+        return Verdict(True) if result is OK else result  # callers get their own object
     except Exception as error:  # noqa: BLE001  the official checker would crash on this entry
         return Verdict(False, "checker_error", [f"{type(error).__name__}: {error}"])
 

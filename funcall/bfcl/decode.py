@@ -15,17 +15,17 @@ from typing import Any
 
 from funcall.bfcl.checker import language_of
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
-from funcall.calls.python_syntax import ParseFailure, bracketed, parse_prompting_output
+from funcall.calls.python_syntax import ParseFailure, bracketed, prompting_output_pairs
 
 DecodeFailure = ParseFailure
 
 
 def decode_python(text: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | ParseFailure:
     """Decode text the way BFCL decodes prompting models in Python categories (and irrelevance)."""
-    calls = parse_prompting_output(text, limits)
-    if isinstance(calls, ParseFailure):
-        return calls
-    return [{call["name"]: call["arguments"]} for call in calls]
+    pairs = prompting_output_pairs(text, limits)
+    if isinstance(pairs, ParseFailure):
+        return pairs
+    return [{name: arguments} for name, arguments in pairs]
 
 
 def decode_text(text: str, category: str, limits: Limits = DEFAULT_LIMITS) -> Any:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ParseFailure:
     """Why a text is not a call list. `code` is one of: too_long, syntax, not_a_call, depth,
     numeric, unsupported."""
@@ -76,6 +76,14 @@ def _tree_depth(root: ast.AST) -> int:
 
 def calls_from_expression(body: ast.expr, limits: Limits = DEFAULT_LIMITS) -> list[dict] | ParseFailure:
     """A single call, or a list/tuple/set whose every element is a call -> canonical calls."""
+    pairs = named_calls(body, limits)
+    if isinstance(pairs, ParseFailure):
+        return pairs
+    return [{"name": name, "arguments": arguments} for name, arguments in pairs]
+
+
+def named_calls(body: ast.expr, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, dict]] | ParseFailure:
+    """calls_from_expression as (name, arguments) pairs."""
     if isinstance(body, ast.Call):
         elements = [body]
     elif isinstance(body, (ast.List, ast.Tuple, ast.Set)):
@@ -87,8 +95,7 @@ def calls_from_expression(body: ast.expr, limits: Limits = DEFAULT_LIMITS) -> li
         for element in elements:
             if not isinstance(element, ast.Call):
                 return ParseFailure("not_a_call", f"list element is a {type(element).__name__}, not a call")
-            name, arguments = _resolve_call(element, limits)
-            calls.append({"name": name, "arguments": arguments})
+            calls.append(_resolve_call(element, limits))
     except _Refused as refused:
         return ParseFailure(refused.code, str(refused))
     except (RecursionError, MemoryError) as error:
@@ -119,11 +126,22 @@ def parse_prompting_output(text: str, limits: Limits = DEFAULT_LIMITS) -> list[d
     """Calls from model text, decoded exactly as BFCL decodes prompting models' Python output:
     `bracketed`, then a call or a list/tuple of calls. Fenced ```python, prose around the calls and
     a quoted list `'[f()]'` are failures there, and so here."""
+    pairs = prompting_output_pairs(text, limits)
+    if isinstance(pairs, ParseFailure):
+        return pairs
+    return [{"name": name, "arguments": arguments} for name, arguments in pairs]
+
+
+def prompting_output_pairs(text: str, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, dict]] | ParseFailure:
+    """parse_prompting_output as (name, arguments) pairs."""
     if not isinstance(text, str):
         return ParseFailure("syntax", "not a string")
     if len(text) > limits.max_chars:
         return ParseFailure("too_long", f"{len(text)} characters > {limits.max_chars}")
-    return parse_python_calls(bracketed(text).strip().strip("'"), limits)
+    body = parse_expression(bracketed(text).strip().strip("'"), limits)
+    if isinstance(body, ParseFailure):
+        return body
+    return named_calls(body, limits)
 
 
 def dotted_name(func: ast.expr) -> str:
