@@ -20,8 +20,8 @@ import multiprocessing
 import os
 import sys
 import tempfile
-from pathlib import Path
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES, Verdict, check, is_irrelevance
