@@ -37,6 +37,7 @@ ASSIGNMENT_OPS = {"=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">
 BINARY_OPS = {"||", "&&", "|", "^", "&", "==", "!=", "<", ">", "<=", ">=", "<<", ">>", ">>>", "+", "-", "*", "/", "%"}
 PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
 POSTFIX_STARTS = {".", "[", "::", "++", "--"}
+CLOSERS = {")", "]", "}", ";"}  # where a missing closing bracket is taken as inserted
 SHORT_STATEMENT_CHARS = 10  # tree-sitter prefers an ERROR to a MISSING ";" at or below this size
 
 
@@ -81,6 +82,14 @@ class _JavaParser:
             raise SourceError(f"expected {text or 'a token'} at {token.start}")
         self.position += 1
         return token
+
+    def close(self, closer: str) -> None:
+        """Take the closing bracket; where another closer or ';' stands instead, tree-sitter inserts
+        the missing one (a MISSING node, no ERROR) and goes on, so this does too. At the end of
+        the text it reports an ERROR."""
+        token = self.peek()
+        if token.text == closer or token.kind != "punct" or token.text not in CLOSERS:
+            self.take(closer)
 
     def node(self, kind: str, first: int, **parts) -> Node:
         made = Node(kind, first, self.position - 1, parts)
@@ -151,7 +160,7 @@ class _JavaParser:
             if self.peek().kind == "end":
                 raise SourceError("unclosed block")
             self.statement()
-        self.take("}")
+        self.close("}")
         self.depth -= 1
 
     def looks_like_declaration(self) -> bool:
@@ -369,7 +378,7 @@ class _JavaParser:
             elif self.at("["):
                 self.take()
                 self.expression()
-                self.take("]")
+                self.close("]")
                 result = self.node("other", first)
             elif self.at("::"):
                 self.take()
@@ -395,7 +404,7 @@ class _JavaParser:
             self.take()
             if self.at(")"):
                 raise SourceError("trailing comma in arguments")
-        self.take(")")
+        self.close(")")
         self.depth -= 1
         return values
 
@@ -426,7 +435,7 @@ class _JavaParser:
         if self.at("("):
             self.take()
             self.expression()
-            self.take(")")
+            self.close(")")
             return self.node("other", first)
         raise SourceError(f"unexpected {token.text!r} at {token.start}")
 
@@ -467,7 +476,7 @@ class _JavaParser:
             if not self.at(","):
                 break
             self.take()
-        self.take("}")
+        self.close("}")
         self.depth -= 1
         return self.node("other", first)
 
@@ -481,7 +490,7 @@ class _JavaParser:
                 self.take()
             else:
                 raise SourceError("only initializer blocks are read inside a class body")
-        self.take("}")
+        self.close("}")
         self.depth -= 1
 
     # ----------------------------------------------------------------- rendering (BFCL's traverse_node)

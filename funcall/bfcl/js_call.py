@@ -37,6 +37,7 @@ BINARY_OPS = {
 }
 BINARY_WORDS = {"in", "instanceof"}
 PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
+CLOSERS = {")", "]", "}", ";"}  # where a missing closing bracket is taken as inserted
 PREFIX_WORDS = {"typeof", "void", "delete", "await"}
 POSTFIX_STARTS = {".", "?.", "[", "("}
 
@@ -83,6 +84,13 @@ class _JsParser:
         self.position += 1
         return token
 
+    def close(self, closer: str) -> None:
+        """Take the closing bracket; where another closer or ';' stands instead, tree-sitter inserts
+        the missing one (a MISSING node, no ERROR) and goes on, so this does too."""
+        token = self.peek()
+        if token.text == closer or token.kind != "punct" or token.text not in CLOSERS:
+            self.take(closer)
+
     def made(self, kind: str, first: int, **parts) -> Node:
         return Node(kind, first, self.position - 1, **parts)
 
@@ -113,7 +121,7 @@ class _JsParser:
                 if self.peek().kind == "end":
                     raise SourceError("unclosed block")
                 self.statement()
-            self.take("}")
+            self.close("}")
             self.depth -= 1
             return None
         if self.peek().kind == "name" and self.peek().text not in RESERVED and self.peek(1).text == ":":
@@ -275,7 +283,7 @@ class _JsParser:
             elif self.at("["):
                 self.take()
                 self.expression()
-                self.take("]")
+                self.close("]")
                 result = self.made("other", first)
             elif self.at("("):
                 result = self.made("call", first, callee=result, arguments=self.arguments())
@@ -299,14 +307,14 @@ class _JsParser:
             if not self.at(","):
                 break
             self.take()
-        self.take(")")
+        self.close(")")
         self.depth -= 1
         return values
 
     def primary(self) -> Node:
         token = self.peek()
         first = self.position
-        if token.kind in ("number", "string", "template"):
+        if token.kind in ("number", "string", "template", "regex"):
             self.take()
             return self.made("other", first)
         if token.kind == "name":
@@ -342,7 +350,7 @@ class _JsParser:
         if self.at("("):
             self.take()
             self.expression()
-            self.take(")")
+            self.close(")")
             return self.made("other", first)
         if self.at("["):
             return self.array()
@@ -366,7 +374,7 @@ class _JsParser:
             if not self.at(","):
                 break
             self.take()
-        self.take("]")
+        self.close("]")
         self.depth -= 1
         return self.made("other", first)
 
@@ -396,7 +404,7 @@ class _JsParser:
             if not self.at(","):
                 break
             self.take()
-        self.take("}")
+        self.close("}")
         self.depth -= 1
         return self.made("other", first)
 

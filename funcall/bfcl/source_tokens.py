@@ -18,7 +18,7 @@ class SourceError(Exception):
 
 
 class Token(NamedTuple):
-    kind: str  # name, number, string, char, template, punct, error, end
+    kind: str  # name, number, string, char, template, regex, punct, error, end
     text: str
     start: int
     end: int
@@ -68,6 +68,23 @@ _MASTER = {language: _master_pattern(language) for language in ("java", "javascr
 _KIND = {name: name.rsplit("_", 1)[0] for pattern in _MASTER.values() for name in pattern.groupindex}
 
 
+_REGEX_LITERAL = re.compile(r"/(?![*/])(?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.)*\])+/[A-Za-z]*")
+_ENDS_EXPRESSION = {")", "]", "}"}
+_NOT_OPERANDS = {"return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case", "do", "else", "yield", "await"}
+
+
+def _regex_allowed(tokens: list[Token]) -> bool:
+    """JavaScript: a `/` starts a regular expression literal unless it follows an operand."""
+    if not tokens:
+        return True
+    last = tokens[-1]
+    if last.kind in ("number", "string", "template", "regex"):
+        return False
+    if last.kind == "name":
+        return last.text in _NOT_OPERANDS
+    return last.text not in _ENDS_EXPRESSION
+
+
 def tokenize(source: str, language: str, position: int = 0) -> list[Token]:
     """Tokens from `position` on, ending with an `end` token. An unreadable spot ends the list
     with an `error` token first (so a parser can still re-read the text after a JSX element)."""
@@ -81,6 +98,14 @@ def tokenize(source: str, language: str, position: int = 0) -> list[Token]:
         space = match.group("space")
         newline = space is not None and "\n" in space
         start, position = match.start(group), match.end()
+        if language == "javascript" and kind == "punct" and match.group(group) in ("/", "/=") and _regex_allowed(tokens):
+            regex = _REGEX_LITERAL.match(source, start)
+            if regex is None:
+                kind = "bad"
+            else:
+                position = regex.end()
+                tokens.append(Token("regex", regex.group(), start, position, newline))
+                continue
         if kind == "number" and position < length and (source[position].isalnum() or source[position] in "_$"):
             kind = "bad"  # 0.5L, 5.0n, 12abc: tree-sitter reports an error
         if kind == "end":
