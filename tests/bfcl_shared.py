@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "bfcl" / "data"
 CORPUS = REPO / "tests" / "data" / "bfcl" / "conformance.jsonl.gz"
+EDITS = REPO / "tests" / "data" / "bfcl" / "java_js_character_edits.jsonl.gz"
 EXCEPTIONS = REPO / "tests" / "data" / "bfcl" / "ground_truth_exceptions.json"
 
 needs_bfcl_data = pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"BFCL data not found at {DATA_DIR}")
@@ -25,6 +26,6 @@ def entries_by_id() -> dict:
     return {entry.id: entry for category in SINGLE_TURN_CATEGORIES for entry in load_category(DATA_DIR, category)}
 
 
-def corpus_cases() -> list[dict]:
-    with gzip.open(CORPUS, "rt", encoding="utf-8") as handle:
+def corpus_cases(path: Path = CORPUS) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]

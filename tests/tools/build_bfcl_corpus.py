@@ -9,7 +9,9 @@ formatting quirks such as fences, prose, quoted lists and bare calls, Java/JS li
 irrelevance outputs), labels each one with the OFFICIAL checker (experiments/benchmarks/bfcl_official.py,
 in its own venv, created on first use), and stores compact rows `{id, category, entry, model_output_text
 | model_output, valid, error_type}`; the ground-truth renderings the official checker fails are
-also listed in tests/data/bfcl/ground_truth_exceptions.json: the function docs and ground truth are looked up by `entry` (the
+also listed in tests/data/bfcl/ground_truth_exceptions.json. A second file,
+java_js_character_edits.jsonl.gz, holds Java/JS outputs with random character edits (labelled the
+same way): there tree-sitter's error recovery decides, and agreement is measured, not required.: the function docs and ground truth are looked up by `entry` (the
 BFCL id) in the data directory, so the corpus stays small. Entry text stays byte-identical for a
 given seed and data, so reruns reproduce the file.
 """
@@ -36,6 +38,7 @@ from funcall.bfcl.data import load_category
 from tools.bfcl_render import ground_truth_calls, render_text
 
 OUTPUT = REPO / "tests" / "data" / "bfcl" / "conformance.jsonl.gz"
+EDITS_OUTPUT = REPO / "tests" / "data" / "bfcl" / "java_js_character_edits.jsonl.gz"
 EXCEPTIONS = REPO / "tests" / "data" / "bfcl" / "ground_truth_exceptions.json"
 
 
@@ -260,6 +263,33 @@ def irrelevance_outputs(rng, entry) -> list[str]:
     return picks + [rng.choice([f"[{call}]", call, f"```python\n[{call}]\n```", f"Let me call it: [{call}]", f"[{call}, {call}]"])]
 
 
+# --------------------------------------------------------------------------- random character edits
+
+EDIT_CHARACTERS = list("()[]{},;=.:\"' \n-+*/<>!?`@#&|abcXYZ0123456789")
+
+
+def character_edits(rng, cases: list[dict], count: int) -> list[dict]:
+    """Java/JS model outputs with one or two random character insertions, deletions or repeats:
+    the region where tree-sitter's error recovery decides, which our parsers only approximate."""
+    sources = [c for c in cases if c["category"] in ("simple_java", "simple_javascript") and c.get("model_output_text")]
+    edited = []
+    for number in range(count):
+        case = rng.choice(sources)
+        text = case["model_output_text"]
+        for _ in range(rng.randint(1, 2)):
+            at, roll = rng.randrange(len(text) + 1), rng.random()
+            if roll < 0.4:
+                text = text[:at] + rng.choice(EDIT_CHARACTERS) + text[at:]
+            elif roll < 0.8:
+                text = text[:at] + text[at + 1 :]
+            else:
+                other = rng.randrange(len(text) + 1)
+                low, high = min(at, other), max(at, other)
+                text = text[:high] + text[low:high] + text[high:] if high - low < 30 else text
+        edited.append({"id": f"edit_{number}", "category": case["category"], "entry": case["entry"], "model_output_text": text})
+    return edited
+
+
 # --------------------------------------------------------------------------- corpus
 
 
@@ -322,19 +352,27 @@ def label_with_official(rows: list[dict]) -> list[dict]:
         return [json.loads(line) for line in sink.read_text().splitlines()]
 
 
+def write_labelled(path: Path, cases: list[dict], labels: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.GzipFile(path, "wb", mtime=0) as sink:
+        for case, label in zip(cases, labels):
+            assert case["id"] == label["id"]
+            sink.write((json.dumps({**case, "valid": label["valid"], "error_type": label["error_type"]}) + "\n").encode())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "bfcl" / "data")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--edits", type=int, default=2000, help="Java/JS character-edit cases written to the second file")
     args = parser.parse_args()
     cases = build(args.data_dir, args.seed)
     labels = label_with_official(full_rows(cases, args.data_dir))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.GzipFile(args.output, "wb", mtime=0) as sink:
-        for case, label in zip(cases, labels):
-            assert case["id"] == label["id"]
-            sink.write((json.dumps({**case, "valid": label["valid"], "error_type": label["error_type"]}) + "\n").encode())
+    if args.output == OUTPUT and args.edits:
+        edits = character_edits(random.Random(args.seed + 1), cases, args.edits)
+        write_labelled(EDITS_OUTPUT, edits, label_with_official(full_rows(edits, args.data_dir)))
+    write_labelled(args.output, cases, labels)
     exceptions = [
         {"entry": case["entry"], "kind": case["kind"], "error_type": label["error_type"]}
         for case, label in zip(cases, labels)
