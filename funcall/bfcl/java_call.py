@@ -2,27 +2,24 @@
 
 BFCL parses the text (outer `[`/`]` cut off) as a Java program with tree-sitter, fails on any
 ERROR node, and returns the FIRST method invocation found anywhere, as `[{name: {arg: text}}]`
-(or `{}` when there is none). Argument values are source text: a top-level string or char literal
-loses its quotes; other values are the concatenation of their tokens without whitespace (`1 + 2`
--> `1+2`), except that a method invocation or class literal keeps its exact source, an array
-creation is rewritten `new T[]{..}` (dimensions dropped; `new int[2]` makes BFCL's decoder crash,
-i.e. a decode failure), and an object creation `new T(args)` loses its class body, so
-`new HashMap<..>() {{ put(..); }}` decodes as `new HashMap<..>()`. `name=value` arguments are named;
-bare identifiers and class literals are kept under the key None; other positional values are dropped;
-a repeated name is a decode failure.
+(or `{}` when there is none). Values are source text, rendered as java_render.py describes.
+`name=value` arguments are named; bare identifiers and class literals are kept under the key None;
+other positional values are dropped; a repeated name is a decode failure.
 
-Unlike tree-sitter this parser does no error recovery: it reads a subset of Java (statements that
-are expressions or local variable declarations; literals, names, field access, calls, `new`, casts,
-lambdas, unary/binary/ternary operators, assignments, array access, method references) and treats
-anything else as the ERROR node tree-sitter would produce. One tree-sitter quirk is reproduced
-because models hit it: a program made of a single statement without its `;` is an ERROR when the
-statement is at most 10 characters long (`foo(a=1)`), but is accepted (a MISSING `;`) when longer.
+Unlike tree-sitter this parser does no general error recovery: it reads a subset of Java
+(statements that are expressions or local variable declarations; literals, names, field access,
+calls, `new`, casts, lambdas, unary/binary/ternary operators, assignments, array access, method
+references) and treats anything else as the ERROR node tree-sitter would produce. The recoveries
+that model output hits are reproduced, as measured against tree-sitter-java 0.21: a MISSING `;`
+(refused for a first statement of at most 10 characters, `foo(a=1)`, and where tree-sitter would
+rather skip a short token) and a MISSING closing bracket before another closer or `;`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from funcall.bfcl.java_render import render_value
 from funcall.bfcl.simple_call import decode_simple_call
 from funcall.bfcl.source_tokens import SourceError, Token, matching_brackets, tokenize
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
@@ -57,7 +54,7 @@ class _JavaParser:
         self.depth = 0
         self.max_depth = limits.max_depth
         self.nodes: list[Node] = []  # every node that renders specially or may be extracted
-        self.by_first: dict[int, list[Node]] | None = None
+        self.specials_by_first_token: dict[int, list[Node]] | None = None  # built by java_render
         self.closing = matching_brackets(self.tokens)
 
     # ----------------------------------------------------------------- token helpers
@@ -493,44 +490,8 @@ class _JavaParser:
         self.close("}")
         self.depth -= 1
 
-    # ----------------------------------------------------------------- rendering (BFCL's traverse_node)
     def raw(self, node: Node) -> str:
         return self.source[self.tokens[node.first].start : self.tokens[node.last].end]
-
-    def render(self, node: Node, top: bool = False) -> str:
-        if node.kind in ("string", "char") and node.first == node.last:
-            text = self.tokens[node.first].text
-            return text[1:-1] if top else text
-        if node.kind in ("method", "class_literal"):
-            return self.raw(node)
-        if node.kind == "array_creation":
-            if node.parts["initializer"] is None:
-                raise SourceError("BFCL's decoder cannot render an array creation without initializer")
-            return f"new {self.render(node.parts['type'])}[]{self.render(node.parts['initializer'])}"
-        if node.kind == "object_creation":
-            arguments = ", ".join(self.render(argument) for argument in node.parts["arguments"])
-            return f"new {self.render(node.parts['type'])}({arguments})"
-        return self.render_span(node.first, node.last)
-
-    def render_span(self, first: int, last: int) -> str:
-        pieces, index = [], first
-        while index <= last:
-            special = self.outermost_special(index, last)
-            if special is not None:
-                pieces.append(self.render(special))
-                index = special.last + 1
-            else:
-                pieces.append(self.tokens[index].text)
-                index += 1
-        return "".join(pieces)
-
-    def outermost_special(self, index: int, last: int) -> Node | None:
-        if self.by_first is None:
-            self.by_first = {}
-            for candidate in self.nodes:
-                self.by_first.setdefault(candidate.first, []).append(candidate)
-        fitting = [c for c in self.by_first.get(index, ()) if c.last <= last]
-        return max(fitting, key=lambda c: c.last) if fitting else None
 
 
 def decode_java(source: str, limits: Limits = DEFAULT_LIMITS) -> list[dict] | dict | ParseFailure:
@@ -554,9 +515,9 @@ def decode_java_program(source: str, limits: Limits = DEFAULT_LIMITS) -> list[di
         arguments: dict = {}
         for argument in call.parts["arguments"]:
             if argument.kind == "assignment":
-                key, value = parser.raw(argument.parts["left"]), parser.render(argument.parts["right"], top=True)
+                key, value = parser.raw(argument.parts["left"]), render_value(parser, argument.parts["right"], top=True)
             elif argument.kind in ("name", "class_literal"):
-                key, value = None, parser.render(argument, top=True)
+                key, value = None, render_value(parser, argument, top=True)
             else:
                 continue
             if key in arguments:

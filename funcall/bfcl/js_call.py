@@ -16,9 +16,9 @@ ternary and assignment operators) and reports anything else as the ERROR tree-si
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from funcall.bfcl.jsx import skip_jsx_element
 from funcall.bfcl.simple_call import decode_simple_call
 from funcall.bfcl.source_tokens import SourceError, Token, matching_brackets, tokenize
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
@@ -414,7 +414,7 @@ class _JsParser:
         tokens after it are read again."""
         first = self.position
         start = self.peek().start
-        end = _skip_jsx_element(self.source, start, self.max_depth)
+        end = skip_jsx_element(self.source, start, self.max_depth, _check_jsx_expression)
         rest = tokenize(self.source, "javascript", end)
         self.tokens = self.tokens[: self.position] + [Token("punct", "<jsx>", start, end)] + rest
         self.closing = matching_brackets(self.tokens)
@@ -422,78 +422,15 @@ class _JsParser:
         return self.made("other", first)
 
 
-_JSX_NAME = re.compile(r"[A-Za-z_$][\w$.:-]*")
-_JSX_SPACE = re.compile(r"\s*")
-_JSX_STRING = re.compile(r"\"[^\"]*\"|'[^']*'")
-
-
-def _skip_jsx_element(source: str, position: int, max_depth: int, depth: int = 0) -> int:
-    """Index just past the JSX element starting at `source[position] == "<"`."""
-    if depth > max_depth:
-        raise SourceError("too deeply nested")
-    position += 1
-    name = _JSX_NAME.match(source, position)
-    position = name.end() if name else position
-    while True:  # attributes
-        position = _JSX_SPACE.match(source, position).end()
-        if source.startswith("/>", position):
-            return position + 2
-        if source.startswith(">", position):
-            position += 1
-            break
-        attribute = _JSX_NAME.match(source, position)
-        if attribute:
-            position = attribute.end()
-            if source.startswith("=", position):
-                value = _JSX_STRING.match(source, position + 1)
-                if value:
-                    position = value.end()
-                elif source.startswith("{", position + 1):
-                    position = _skip_braces(source, position + 1)
-                else:
-                    raise SourceError("bad JSX attribute")
-        elif source.startswith("{", position):
-            position = _skip_braces(source, position)
-        else:
-            raise SourceError("bad JSX tag")
-    while True:  # children
-        if position >= len(source):
-            raise SourceError("unclosed JSX element")
-        char = source[position]
-        if source.startswith("</", position):
-            close = _JSX_NAME.match(source, position + 2)
-            position = _JSX_SPACE.match(source, close.end() if close else position + 2).end()
-            if not source.startswith(">", position):
-                raise SourceError("bad JSX closing tag")
-            return position + 1
-        if char == "<":
-            position = _skip_jsx_element(source, position, max_depth, depth + 1)
-        elif char == "{":
-            position = _skip_braces(source, position)
-        elif char in "}>":
-            raise SourceError("unexpected character in JSX text")
-        else:
-            position += 1
-
-
-def _skip_braces(source: str, position: int) -> int:
-    """Index past a JSX `{expression}` (matching braces naively), checking the expression."""
-    depth = 0
-    for index in range(position, len(source)):
-        if source[index] == "{":
-            depth += 1
-        elif source[index] == "}":
-            depth -= 1
-            if depth == 0:
-                inner = _JsParser(source[position + 1 : index], DEFAULT_LIMITS)
-                if inner.peek().kind != "end":
-                    if inner.at("..."):
-                        inner.take()
-                    inner.expression()
-                    if inner.peek().kind != "end":
-                        raise SourceError("bad JSX expression")
-                return index + 1
-    raise SourceError("unclosed brace in JSX")
+def _check_jsx_expression(text: str) -> None:
+    """The inside of a JSX `{...}`: empty, or one (spread) expression."""
+    inner = _JsParser(text, DEFAULT_LIMITS)
+    if inner.peek().kind != "end":
+        if inner.at("..."):
+            inner.take()
+        inner.expression()
+        if inner.peek().kind != "end":
+            raise SourceError("bad JSX expression")
 
 
 def _unquoted(value: str) -> str:
