@@ -147,7 +147,7 @@ def _jobs(requested: str | int) -> int:
         return int(requested)
     cores = os.cpu_count() or 1
     idle_cores = cores - os.getloadavg()[0]
-    return 2 if cores > 1 and idle_cores >= 1 else 1
+    return 2 if cores > 1 and idle_cores >= 0.5 else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     check_parser = commands.add_parser("check", help="write a verdict row for every model-output row", description=__doc__.split("\n\n")[1])
     check_parser.add_argument("--input", required=True, type=Path, help="JSONL rows: category, question, possible_answer, model_output / model_output_text")
     check_parser.add_argument("--output", required=True, type=Path, help="JSONL verdicts, one per input row, same order")
-    check_parser.add_argument("--jobs", default="auto", type=_jobs_option, help="worker processes for large inputs: a number, or auto (default): 2 when a second core is idle, else 1")
+    check_parser.add_argument("--jobs", default="auto", type=_jobs_option, help="worker processes for large inputs: a number, or auto (default): 2 when at least half a core is idle (load average), else 1")
     args = parser.parse_args(argv)
     if not args.input.is_file() or not os.access(args.input, os.R_OK):
         print(f"error: cannot read input file {args.input}", file=sys.stderr)
