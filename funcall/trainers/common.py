@@ -8,7 +8,7 @@ then the run directory is checked (a finished or running run there is never over
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,7 +84,6 @@ class Setup:
     heldout: HeldOutEval | None
     start_step: int
     zero_stage: int
-    extra: dict = field(default_factory=dict)
 
     def rollout_engine(self) -> HFEngine:
         return HFEngine(self.model, self.tokenizer, zero3=self.zero_stage == 3,
@@ -144,14 +143,17 @@ class Setup:
 
 
 def setup_engine(cfg: DictConfig, run: RunContext, trainer, wrap: Callable, total_steps: int,
-                 model_prefix: str = "model.") -> Setup:
+                 model_prefix: str = "model.", model_path: str | None = None) -> Setup:
     """Data, model, loss, optimizer, schedule and DeepSpeed engine, resumed if asked."""
     import deepspeed
 
     train, held_out, style = build_data(cfg, trainer.eval_size)
     check_run_dir(run.run_dir, trainer.resume)
     ds_config = deepspeed_config(cfg)
-    model, tokenizer, _ = load_pretrained(instantiate(cfg.model, _key="model"), ds_config)
+    source = instantiate(cfg.model, _key="model")
+    if model_path:
+        source.path = model_path
+    model, tokenizer, _ = load_pretrained(source, ds_config)
     module = wrap(model, instantiate(cfg.loss, _key="loss"))
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = instantiate(cfg.optim.optimizer, _key="optim.optimizer")(params)

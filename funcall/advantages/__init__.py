@@ -1,0 +1,1 @@
+"""Advantage estimators: rewards (and entropies) in, advantages out, as plain tensors."""

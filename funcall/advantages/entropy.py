@@ -1,0 +1,65 @@
+"""Entropy-guided advantages (FunRL / EGPO, arXiv 2508.05118; methods.md section 1).
+
+    A_i' = A_i + lambda * clip(H_i, -|A_i| / alpha, |A_i| / alpha)
+
+A_i comes from a base estimator (GRPO by default); H_i is the rollout policy's mean token entropy
+over the completion's ``<think>`` span (``span="think"``) or the whole completion
+(``"completion"``), detached. The bonus enters the advantage, not the loss: exploratory reasoning
+on a correct answer is rewarded more, on a wrong answer punished less, and the clip keeps the
+bonus within |A_i| / alpha so it can never flip the advantage's sign (for alpha > lambda, or
+alpha > 1 with ``placement="inside"``) and a group with equal rewards (A = 0) stays at 0.
+
+The paper leaves two choices open, so both are options:
+* ``level="sequence"`` (one H_i per completion; default) or ``"token"``: per token t,
+  A_t' = A_i + lambda * clip(H_t, ...) on the span's tokens, as in arXiv 2506.14758;
+* ``placement="outside"`` (lambda * clip(H)) or ``"inside"`` (clip(lambda * H)).
+Defaults lambda = 0.4, alpha = 2.
+"""
+from __future__ import annotations
+
+import torch
+
+from funcall.advantages.base import masked_mean
+from funcall.advantages.grpo import GRPOAdvantage
+
+
+class EntropyGuidedAdvantage:
+    def __init__(self, base: GRPOAdvantage | None = None, coef: float = 0.4, alpha: float = 2.0,
+                 level: str = "sequence", span: str = "think", placement: str = "outside"):
+        if level not in ("sequence", "token"):
+            raise ValueError(f"advantage.level must be 'sequence' or 'token', got {level!r}")
+        if span not in ("think", "completion"):
+            raise ValueError(f"advantage.span must be 'think' or 'completion', got {span!r}")
+        if placement not in ("outside", "inside"):
+            raise ValueError(f"advantage.placement must be 'outside' or 'inside', got {placement!r}")
+        if alpha <= 0:
+            raise ValueError(f"advantage.alpha must be > 0, got {alpha}")
+        self.base = base or GRPOAdvantage()
+        self.coef, self.alpha = coef, alpha
+        self.level, self.span, self.placement = level, span, placement
+
+    def bonus(self, adv: torch.Tensor, entropy: torch.Tensor) -> torch.Tensor:
+        bound = adv.abs() / self.alpha
+        if self.placement == "outside":
+            return self.coef * torch.maximum(torch.minimum(entropy, bound), -bound)
+        return torch.maximum(torch.minimum(self.coef * entropy, bound), -bound)
+
+    def __call__(self, rewards: torch.Tensor, *, token_entropy: torch.Tensor | None = None,
+                 span_mask: torch.Tensor | None = None, completion_mask: torch.Tensor | None = None,
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
+        adv, metrics = self.base(rewards)
+        if token_entropy is None or span_mask is None:
+            raise ValueError("entropy_grpo needs the rollout's token entropies and span mask")
+        entropy = token_entropy.detach().float()
+        if self.level == "sequence":
+            h = masked_mean(entropy, span_mask, dim=1)
+            bonus = self.bonus(adv, h)
+            metrics["adv/entropy_bonus_mean"] = bonus.mean().item()
+            metrics["adv/span_entropy_mean"] = h.mean().item()
+            return adv + bonus, metrics
+        per_token = adv[:, None].expand_as(entropy)
+        bonus = self.bonus(per_token, entropy) * span_mask.to(entropy.dtype)
+        mask = completion_mask if completion_mask is not None else span_mask
+        metrics["adv/entropy_bonus_mean"] = masked_mean(bonus, span_mask).item()
+        metrics["adv/span_entropy_mean"] = masked_mean(entropy, span_mask).item()
+        return (per_token + bonus) * mask.to(entropy.dtype), metrics

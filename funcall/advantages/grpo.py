@@ -1,0 +1,41 @@
+"""Group-relative advantages: GRPO (centred and scaled by the group's std) and Dr. GRPO (centred only).
+
+GRPO: A_i = (r_i - mean(r_group)) / (std(r_group) + eps), as in DeepSeekMath and TRL (``std``
+is the sample standard deviation by default; ``std="population"`` divides by G instead of
+G - 1). Dr. GRPO (arXiv 2503.20783) drops the division: dividing by a small std gives groups that
+are almost all right or all wrong the largest updates, a difficulty bias. A group whose rewards
+are all equal gets A = 0 either way; `frac_zero_std_groups` reports how many such groups a batch
+had, since they teach nothing.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def group_stats(rewards: torch.Tensor, std: str = "sample") -> tuple[torch.Tensor, torch.Tensor]:
+    if std not in ("sample", "population"):
+        raise ValueError(f"advantage.std must be 'sample' or 'population', got {std!r}")
+    mean = rewards.mean(dim=1, keepdim=True)
+    if rewards.shape[1] < 2:
+        return mean, torch.zeros_like(mean)
+    return mean, rewards.std(dim=1, keepdim=True, unbiased=std == "sample")
+
+
+class GRPOAdvantage:
+    def __init__(self, scale_by_std: bool = True, eps: float = 1e-4, std: str = "sample"):
+        self.scale_by_std = scale_by_std
+        self.eps = eps
+        self.std = std
+
+    def __call__(self, rewards: torch.Tensor, **_: object) -> tuple[torch.Tensor, dict[str, float]]:
+        mean, std = group_stats(rewards.float(), self.std)
+        adv = rewards.float() - mean
+        if self.scale_by_std:
+            adv = adv / (std + self.eps)
+        zero = (std.squeeze(1) < 1e-8).float().mean().item()
+        return adv.flatten(), {"frac_zero_std_groups": zero, "adv/mean_abs": adv.abs().mean().item()}
+
+
+def dr_grpo(eps: float = 1e-4) -> GRPOAdvantage:
+    """Dr. GRPO: the GRPO advantage without the std division."""
+    return GRPOAdvantage(scale_by_std=False, eps=eps)
