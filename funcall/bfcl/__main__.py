@@ -31,6 +31,7 @@ ID_FIELDS = ("case_id", "id")
 MIN_ROWS_PER_JOB = 1000  # below this a worker process costs more than it saves
 MIN_BYTES_FOR_JOBS = 256 * 1024
 ENCODER = json.JSONEncoder(ensure_ascii=False, default=repr)  # one encoder: json.dumps(**options) builds one per call
+_encode_string = json.encoder.encode_basestring  # what ENCODER uses for a str (ensure_ascii=False)
 
 
 def _input_error(kind: str, message: str) -> Verdict:
@@ -67,6 +68,26 @@ def _output_row(row: Any, verdict: Verdict) -> dict:
     return out
 
 
+_VALID_SUFFIX = ENCODER.encode({"valid": True, "error_type": None})[1:]  # '"valid": true, "error_type": null}'
+
+
+def _encoded_output_row(row: Any, verdict: Verdict) -> str:
+    """ENCODER.encode(_output_row(row, verdict)), without the intermediate dict when the ids are
+    strings (the same text: the encoder's own string encoding and separators)."""
+    text = "{"
+    if type(row) is dict:
+        for key in ID_FIELDS:
+            if key in row:
+                value = row[key]
+                if type(value) is not str:
+                    return ENCODER.encode(_output_row(row, verdict))
+                text += f'"{key}": {_encode_string(value)}, '
+    if verdict.valid:
+        return text + _VALID_SUFFIX
+    error = verdict.error[0] if len(verdict.error) == 1 else verdict.error
+    return f'{text}"valid": false, "error_type": {ENCODER.encode(verdict.error_type)}, "error": {ENCODER.encode(error)}}}'
+
+
 def verdict_rows(lines: Iterable[str], first_row_number: int = 1) -> Iterator[tuple[str, bool]]:
     """(encoded output row, valid) for every non-blank input line, in order."""
     number = first_row_number
@@ -80,7 +101,7 @@ def verdict_rows(lines: Iterable[str], first_row_number: int = 1) -> Iterator[tu
         else:
             verdict = verdict_for_row(row)
         number += 1
-        yield ENCODER.encode(_output_row(row, verdict)), verdict.valid
+        yield _encoded_output_row(row, verdict), verdict.valid
 
 
 _SHARED_LINES: list[str] = []  # the input, inherited by forked workers instead of being pickled

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
+from funcall.calls.python_plain import plain_call_pairs
 
 
 @dataclass(slots=True)
@@ -138,7 +139,11 @@ def prompting_output_pairs(text: str, limits: Limits = DEFAULT_LIMITS) -> list[t
         return ParseFailure("syntax", "not a string")
     if len(text) > limits.max_chars:
         return ParseFailure("too_long", f"{len(text)} characters > {limits.max_chars}")
-    body = parse_expression(bracketed(text).strip().strip("'"), limits)
+    text = bracketed(text).strip().strip("'")
+    plain = plain_call_pairs(text)  # same pairs without ast.parse for plain calls (python_plain.py)
+    if plain is not None:
+        return plain
+    body = parse_expression(text, limits)
     if isinstance(body, ParseFailure):
         return body
     return named_calls(body, limits)
