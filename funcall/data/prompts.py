@@ -100,7 +100,9 @@ def chat_messages(tools: list[dict], messages: list[dict], style: PromptStyle) -
     if style.tools_via_template:
         return list(messages), [{"type": "function", "function": t} for t in tools]
     own = [m for m in messages if m.get("role") != "system"]
-    return [{"role": "system", "content": system_prompt(tools, style)}] + own, None
+    # A request's own system message follows ours in the one system turn, as BFCL does.
+    extra = [m["content"] for m in messages if m.get("role") == "system" and isinstance(m.get("content"), str)]
+    return [{"role": "system", "content": "\n\n".join([system_prompt(tools, style), *extra])}] + own, None
 
 
 def render_prompt(tokenizer, tools: list[dict], messages: list[dict], style: PromptStyle) -> str:

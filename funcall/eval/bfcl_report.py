@@ -1,0 +1,119 @@
+"""BFCL results -> the run dir's files, the printed table, and the numbers sent to W&B.
+
+Files (written atomically: a temporary file, then a rename):
+  bfcl_scores.json   `funcall.bfcl.scores.summarize` of the per-category counts
+                     (``categories``, ``simple``, ``non_live_ast``, ``live``, ``irrelevance``,
+                     ``overall``; fractions in [0, 1]) plus ``n``, ``correct``, ``format_ok``
+                     (share of answers in the asked format), ``prompt_too_long``,
+                     ``hit_max_new_tokens`` and ``run`` (model, format, limits, ranks, time).
+  bfcl_results.jsonl one row per entry, in data order: id, category, valid, error_type, error,
+                     completion (the raw text), decoded (what the checker received), format_ok,
+                     parse_error, prompt/completion token counts.
+Decoded outputs are whatever the decoders built (tuples, non-string keys, parse failures);
+`jsonable` turns them into plain JSON without losing what they say.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from funcall.bfcl.scores import IRRELEVANCE, LIVE, SIMPLE, summarize
+from funcall.calls.python_syntax import ParseFailure
+from funcall.eval.task import Report
+from funcall.logging.run_log import write_json_atomic
+
+NON_LIVE = SIMPLE + ("multiple", "parallel", "parallel_multiple")
+SUMMARY_ROWS = (  # (key in the scores, label, categories it averages)
+    ("simple", "simple (python, java, js)", SIMPLE),
+    ("non_live_ast", "non_live_ast", NON_LIVE),
+    ("live", "live", LIVE),
+    ("irrelevance", "irrelevance", IRRELEVANCE),
+    ("overall", "overall", NON_LIVE + LIVE),
+)
+FAILURE_COLUMNS = ["id", "category", "error_type", "error", "completion", "decoded"]
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, ParseFailure):
+        return {"parse_failure": value.code, "message": value.message}
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else repr(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    return repr(value)
+
+
+def score_rows(rows: list[dict], categories: list[str]) -> dict[str, Any]:
+    """The scores file's content (without ``run``) from graded rows."""
+    counts = {c: [0, 0] for c in categories}
+    for row in rows:
+        tally = counts.setdefault(row["category"], [0, 0])
+        tally[0] += bool(row["valid"])
+        tally[1] += 1
+    scores = summarize({c: (ok, n) for c, (ok, n) in counts.items()})
+    n = len(rows)
+    scores.update(
+        n=n, correct=sum(bool(r["valid"]) for r in rows),
+        format_ok=sum(bool(r.get("format_ok")) for r in rows) / n if n else None,
+        prompt_too_long=sum(bool(r.get("prompt_too_long")) for r in rows),
+        hit_max_new_tokens=sum(bool(r.get("hit_max_new_tokens")) for r in rows))
+    return scores
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def format_table(scores: dict[str, Any]) -> str:
+    """Category, n, accuracy (%), then the summary rows (n = entries they are computed from)."""
+    categories = scores["categories"]
+    width = max([len(label) for _, label, _ in SUMMARY_ROWS] + [len(c) for c in categories])
+    lines = [f"{'category':<{width}}  {'n':>6}  {'accuracy %':>10}"]
+    lines += [f"{c:<{width}}  {v['n']:>6}  {_percent(v['accuracy']):>10}" for c, v in categories.items()]
+    lines.append("-" * len(lines[0]))
+    for key, label, members in SUMMARY_ROWS:
+        n = sum(categories[c]["n"] for c in members if c in categories)
+        lines.append(f"{label:<{width}}  {n:>6}  {_percent(scores.get(key)):>10}")
+    return "\n".join(lines)
+
+
+def flat_metrics(scores: dict[str, Any], prefix: str = "bfcl") -> dict[str, Any]:
+    """``bfcl/overall``, ``bfcl/live``, ..., ``bfcl/<category>`` and ``bfcl/<category>/n``."""
+    out = {f"{prefix}/{key}": scores.get(key) for key, _, _ in SUMMARY_ROWS}
+    out.update({f"{prefix}/{key}": scores[key] for key in ("n", "format_ok", "prompt_too_long", "hit_max_new_tokens")})
+    for name, value in scores["categories"].items():
+        out[f"{prefix}/{name}"] = value["accuracy"]
+        out[f"{prefix}/{name}/n"] = value["n"]
+    return out
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def write_report(rows: list[dict], categories: list[str], run_dir: Path, meta: dict[str, Any],
+                 table_rows: int = 200) -> Report:
+    rows = sorted(rows, key=lambda r: r.get("index", 0))
+    scores = score_rows(rows, categories)
+    scores["run"] = meta
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "bfcl_scores.json", scores)
+    write_jsonl_atomic(run_dir / "bfcl_results.jsonl", [{k: v for k, v in r.items() if k != "index"} for r in rows])
+    failures = [[r["id"], r["category"], r["error_type"], json.dumps(r["error"], ensure_ascii=False),
+                 r["completion"], json.dumps(r["decoded"], ensure_ascii=False)]
+                for r in rows if not r["valid"]][:table_rows]
+    return Report(metrics=flat_metrics(scores), table=format_table(scores), failure_columns=FAILURE_COLUMNS,
+                  failure_rows=failures)
