@@ -11,7 +11,7 @@ import funcall.train  # noqa: F401 - registers the resolvers the config uses
 from conftest import REPO
 
 CONF = REPO / "conf"
-GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "experiment")
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", "eval"))  # eval/: evaluate.yaml's (tests/test_evaluate.py)
 
 
 def compose_with(overrides: list[str]):
