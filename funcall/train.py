@@ -48,7 +48,11 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     wandb = instantiate(cfg.logger, _key="logger") if dist.is_main else None
     ctx = RunContext(run_dir=run_dir, dist=dist, log=RunLog(run_dir, dist.is_main, wandb), config=logged_config(cfg))
     trainer = instantiate(cfg.trainer, _key="trainer")
-    return trainer.fit(cfg, ctx)
+    try:
+        return trainer.fit(cfg, ctx)
+    finally:
+        if ctx.progress is not None:
+            ctx.progress.close()  # so an error message starts on a line of its own
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")

@@ -30,9 +30,10 @@ class GRPOAdvantage:
     def __call__(self, rewards: torch.Tensor, **_: object) -> tuple[torch.Tensor, dict[str, float]]:
         mean, std = group_stats(rewards.float(), self.std)
         adv = rewards.float() - mean
+        flat = std < 1e-8  # a group of equal rewards teaches nothing: exactly 0, even with eps = 0
         if self.scale_by_std:
-            adv = adv / (std + self.eps)
-        zero = (std.squeeze(1) < 1e-8).float().mean().item()
+            adv = torch.where(flat, torch.zeros_like(adv), adv / (std + self.eps))
+        zero = flat.float().mean().item()
         return adv.flatten(), {"frac_zero_std_groups": zero, "adv/mean_abs": adv.abs().mean().item()}
 
 

@@ -5,8 +5,8 @@ model gets the turn markers it was tuned on) with a system message, written here
 words, that lists the tools and asks for reasoning in ``<think>...</think>`` followed by the
 calls in BFCL's Python syntax. Two listing styles: ``json`` (one JSON function doc per line, as
 BFCL's prompting mode shows them; the default for real models) and ``compact`` (one short
-signature per line, e.g. ``get_weather(city: str, unit?: "celsius"|"fahrenheit")``; what the
-tiny model can afford in its context). For the JSON tool-call formats (``hermes``, ``openai``)
+signature per line without descriptions, e.g. ``get_weather(city: str, unit?: "celsius"|"fahrenheit")``;
+what the tiny model can afford in its context). For the JSON tool-call formats (``hermes``, ``openai``)
 the tools go to the template as ``tools=`` instead, as those models expect.
 """
 from __future__ import annotations
@@ -34,9 +34,9 @@ INSTRUCTIONS = {
         "[get_time(city='Oslo'), add(a=1, b=2)]. If no tool fits, reply []."),
 }
 COMPACT_INSTRUCTIONS = {
-    "think_answer": "Think in <think></think>, then give the calls in <answer>[...]</answer>.",
-    "funreason": "Think in <think></think>, then give the calls as [...].",
-    "python": "Give the calls as [...].",
+    "think_answer": "Reply <think>...</think><answer>[calls]</answer>.",
+    "funreason": "Reply <think>...</think> then [calls].",
+    "python": "Reply [calls].",
 }
 JSON_TOOL_FORMATS = ("hermes", "openai")
 
@@ -55,7 +55,7 @@ class PromptStyle:
         return self.answer_format in JSON_TOOL_FORMATS
 
 
-def signature(tool: dict) -> str:
+def signature(tool: dict, describe: bool = True) -> str:
     params = (tool.get("parameters") or {})
     required = set(params.get("required") or [])
     parts = []
@@ -67,12 +67,14 @@ def signature(tool: dict) -> str:
             if kind == "list" and isinstance(spec.get("items"), dict):
                 kind = f"list[{TYPE_NAMES.get(spec['items'].get('type'), 'any')}]"
         parts.append(f"{name}{'' if name in required else '?'}: {kind}")
-    return f"{tool['name']}({', '.join(parts)}) - {tool.get('description', '').strip()}"
+    head = f"{tool['name']}({', '.join(parts)})"
+    description = tool.get("description", "").strip()
+    return f"{head} - {description}" if describe and description else head
 
 
 def list_tools(tools: list[dict], style: str) -> str:
-    if style == "compact":
-        return "\n".join(signature(t) for t in tools)
+    if style == "compact":  # names and typed parameters only: the cheapest listing that still says it all
+        return "\n".join(signature(t, describe=False) for t in tools)
     if style == "json":
         return "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
     raise ValueError(f"data.prompt.tool_style must be 'json' or 'compact', got {style!r}")

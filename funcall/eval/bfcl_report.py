@@ -85,6 +85,18 @@ def format_table(scores: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def notes(scores: dict[str, Any]) -> list[str]:
+    """Warnings printed under the table: answers that were never generated or were cut."""
+    out = []
+    if scores["prompt_too_long"]:
+        out.append(f"note: {scores['prompt_too_long']} of {scores['n']} prompts exceed the prompt limit (eval.max_prompt_tokens, "
+                   "or the model's context minus eval.max_new_tokens) and were scored as empty answers")
+    if scores["hit_max_new_tokens"]:
+        out.append(f"note: {scores['hit_max_new_tokens']} of {scores['n']} answers used the whole eval.max_new_tokens "
+                   "budget and may be cut (hit_max_new_tokens in bfcl_results.jsonl)")
+    return out
+
+
 def flat_metrics(scores: dict[str, Any], prefix: str = "bfcl") -> dict[str, Any]:
     """``bfcl/overall``, ``bfcl/live``, ..., ``bfcl/<category>`` and ``bfcl/<category>/n``."""
     out = {f"{prefix}/{key}": scores.get(key) for key, _, _ in SUMMARY_ROWS}
@@ -115,5 +127,6 @@ def write_report(rows: list[dict], categories: list[str], run_dir: Path, meta: d
     failures = [[r["id"], r["category"], r["error_type"], json.dumps(r["error"], ensure_ascii=False),
                  r["completion"], json.dumps(r["decoded"], ensure_ascii=False)]
                 for r in rows if not r["valid"]][:table_rows]
-    return Report(metrics=flat_metrics(scores), table=format_table(scores), failure_columns=FAILURE_COLUMNS,
+    table = "\n".join([format_table(scores), *notes(scores)])
+    return Report(metrics=flat_metrics(scores), table=table, failure_columns=FAILURE_COLUMNS,
                   failure_rows=failures)

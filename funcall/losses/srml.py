@@ -51,12 +51,13 @@ class SRMLLoss(nn.Module):
             if not alpha_min < alpha_init < alpha_max:
                 raise ValueError(f"loss.alpha_init must lie in ({alpha_min}, {alpha_max}), got {alpha_init}")
             u = (alpha_init - alpha_min) / (alpha_max - alpha_min)
-            self.theta = nn.Parameter(torch.tensor(math.log(u / (1 - u))))
+            # shape [1], not a 0-dim scalar: DeepSpeed's broadcast views parameters as bytes
+            self.theta = nn.Parameter(torch.tensor([math.log(u / (1 - u))]))
 
     def alpha(self) -> torch.Tensor:
         if not self.learnable:
             return torch.tensor(self.fixed_alpha)
-        return self.lo + (self.hi - self.lo) * torch.sigmoid(self.theta)
+        return self.lo + (self.hi - self.lo) * torch.sigmoid(self.theta[0])
 
     def forward(self, token_nll: torch.Tensor, spans: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         think, result = span_means(token_nll, spans, per_sample=self.per_sample)

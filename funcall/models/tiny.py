@@ -72,7 +72,11 @@ class TinySpec:
     version: int = 1  # bump when the build recipe changes
 
     def key(self) -> str:
-        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        """Names the cache folder: the spec plus a fingerprint of the tokenizer's training text,
+        so a change to the synthetic task or the prompt format rebuilds the model by itself."""
+        sample = "\n".join(tokenizer_corpus(50, self.seed))
+        payload = json.dumps(asdict(self), sort_keys=True) + sample
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
         return f"tiny-qwen2-h{self.hidden_size}-l{self.num_layers}-{digest}"
 
 

@@ -21,7 +21,7 @@ from funcall.logging.run_log import RunLog
 from funcall.models.load import load_pretrained
 from funcall.rollout.hf import HFEngine
 from funcall.trainers import checkpoint
-from funcall.trainers.distributed import DistInfo, all_reduce_sum, zero_stage
+from funcall.trainers.distributed import DistInfo, all_gather_objects, all_reduce_sum, zero_stage
 from funcall.utils.errors import ConfigError
 from funcall.utils.instantiate import instantiate
 
@@ -84,6 +84,7 @@ class Setup:
     heldout: HeldOutEval | None
     start_step: int
     zero_stage: int
+    first_step_ids: list | None = None  # this rank's example ids of its first step, for the summary
 
     def rollout_engine(self) -> HFEngine:
         return HFEngine(self.model, self.tokenizer, zero3=self.zero_stage == 3,
@@ -134,7 +135,9 @@ class Setup:
         summary = {k: v for k, v in run.log.last.items()}
         summary.update(final_eval)
         summary.update(steps=step, wall_s=wall_s, world_size=run.dist.world_size, zero_stage=self.zero_stage,
-                       hf_model=str(export_dir) if self.trainer.export else None)
+                       hf_model=str(export_dir) if self.trainer.export else None,
+                       params_per_rank=all_gather_objects(local_param_count(self.engine.module)),
+                       first_step_ids_per_rank=all_gather_objects(self.first_step_ids))
         run.log.summary(summary)
         if run.progress is not None:
             run.progress.close()
@@ -177,6 +180,11 @@ def setup_engine(cfg: DictConfig, run: RunContext, trainer, wrap: Callable, tota
                  tokenizer=tokenizer, style=style, train=train,
                  sampler=GlobalSampler(len(train), seed=int(cfg.seed)), heldout=heldout,
                  start_step=start_step, zero_stage=zero_stage(ds_config))
+
+
+def local_param_count(module: torch.nn.Module) -> int:
+    """Parameter elements this rank holds (its shard under ZeRO-3, everything otherwise)."""
+    return sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in module.parameters())
 
 
 SUM_PREFIXES = ("tokens/", "data/")

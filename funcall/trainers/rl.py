@@ -30,7 +30,7 @@ from funcall.data.tokenize import encode_prompt
 from funcall.models.load import load_pretrained
 from funcall.trainers.common import RunContext, Setup, log_step, setup_engine
 from funcall.trainers.distributed import all_reduce_sum
-from funcall.trainers.rl_batch import RolloutBatch, build_batch, span_masks, token_logps_and_entropy
+from funcall.trainers.rl_batch import RolloutBatch, micro_batches, scatter_rows, span_masks, token_logps_and_entropy
 from funcall.utils.errors import ConfigError, TrainingDiverged
 from funcall.utils.instantiate import instantiate
 
@@ -54,7 +54,7 @@ class RLTrainer:
                  eval_every: int = 0, eval_at_start: bool = True, eval_size: int | None = None,
                  eval_max_new_tokens: int = 128, eval_batch_size: int = 64, export: bool = True,
                  precision: str = "auto", max_wall_s: float | None = None, table_every: int = 50,
-                 warm_start: dict | None = None, logprob_batch_size: int = 64):
+                 warm_start: dict | None = None, logprob_batch_size: int = 32):
         self.max_steps = max_steps
         self.prompts_per_step = prompts_per_step
         self.ppo_epochs = ppo_epochs
@@ -158,6 +158,8 @@ class RLTrainer:
         t0 = time.time()
         idx = setup.sampler.micro_batch(step, 0, dist.rank, dist.world_size, prompts_per_rank, 1)
         examples = [setup.train[i] for i in idx]
+        if setup.first_step_ids is None:
+            setup.first_step_ids = [e.id for e in examples]
         prompts = [encode_prompt(tok, e, setup.style)[-self.max_length:] for e in examples]
         rollout.sync_weights()
         completions = rollout.generate(prompts, num_samples=group, max_new_tokens=int(cfg_g.max_new_tokens),
@@ -175,43 +177,50 @@ class RLTrainer:
         t_reward = time.time() - t1
 
         t2 = time.time()
-        batch = build_batch(per(prompts), completions, tok.pad_token_id)
-        think = span_masks(tok, completions, texts, batch.completion_width)
-        old_logps, entropy = self.no_grad_pass(engine, batch, with_entropy=True)
-        ref_logps = self.no_grad_pass(reference, batch, with_entropy=False)[0] if reference is not None else None
+        prompts_n = per(prompts)
+        n, width = len(completions), max(1, max(len(c) for c in completions))
+        cmask = torch.zeros((n, width))
+        for i, c in enumerate(completions):
+            cmask[i, : len(c)] = 1
+        think = span_masks(tok, completions, texts, width)
+        everyone = micro_batches(prompts_n, completions, torch.arange(n), self.logprob_batch_size, tok.pad_token_id)
+        old_logps, entropy = self.no_grad_pass(engine, everyone, n, width, with_entropy=True)
+        ref_logps = None if reference is None else self.no_grad_pass(reference, everyone, n, width, False)[0]
         t_logprob = time.time() - t2
 
         adv, adv_metrics = advantage(rewards.view(-1, group), token_entropy=entropy, span_mask=think,
-                                     completion_mask=batch.completion_mask)
+                                     completion_mask=cmask)
         t3 = time.time()
         sums: dict[str, float] = {}
         n_updates = 0
         grad_norms = []
         gen = torch.Generator().manual_seed(step)
+        want_entropy = bool(getattr(loss_fn, "entropy_coef", 0))
         for _ in range(self.ppo_epochs):
-            order = torch.randperm(len(completions), generator=gen) if self.mini_batches > 1 else \
-                torch.arange(len(completions))
+            order = torch.randperm(n, generator=gen) if self.mini_batches > 1 else torch.arange(n)
             for chunk in order.chunk(self.mini_batches):
-                micro_chunks = chunk.split(micro)
-                for k, rows in enumerate(micro_chunks):
-                    sub = batch.rows(rows)
-                    logps, ent = engine(sub, with_entropy=bool(getattr(loss_fn, "entropy_coef", 0)))
-                    loss, metrics = loss_fn(logps, old_logps[rows], adv[rows], sub.completion_mask,
-                                            None if ref_logps is None else ref_logps[rows], ent)
+                micros = micro_batches(prompts_n, completions, chunk, micro, tok.pad_token_id)
+                for k, (rows, sub) in enumerate(micros):
+                    c = sub.completion_width
+                    logps, ent = engine(sub, with_entropy=want_entropy)
+                    loss, metrics = loss_fn(logps, old_logps[rows, :c], _rows(adv, rows, c), sub.completion_mask,
+                                            None if ref_logps is None else ref_logps[rows, :c], ent)
+                    # DeepSpeed averages the micro-steps of an optimizer step; weigh each by its share of
+                    # the mini-batch's rows so uneven length buckets count as they should.
+                    loss = loss * (len(rows) * len(micros) / len(chunk))
                     if all_reduce_sum([0.0 if torch.isfinite(loss) else 1.0])[0] > 0:
                         raise TrainingDiverged(
                             f"policy loss is {loss.item()} at step {step + 1}: stopping. Last good checkpoint: "
                             f"{setup.last_checkpoint() or 'none'}")
                     engine.backward(loss)
-                    if k == len(micro_chunks) - 1:
+                    if k == len(micros) - 1:
                         grad_norms.append(setup.grad_norm())
                     engine.step()
                     for key, value in metrics.items():
-                        sums[key] = sums.get(key, 0.0) + value
-                    n_updates += 1
+                        sums[key] = sums.get(key, 0.0) + value * len(rows) / len(chunk)
+                n_updates += 1
         t_update = time.time() - t3
 
-        cmask = batch.completion_mask.float()
         answer = cmask * (1 - think.float())
         lengths = cmask.sum(1)
         row = {k: v / max(n_updates, 1) for k, v in sums.items()}
@@ -237,14 +246,23 @@ class RLTrainer:
                                 step + 1)
         return row
 
-    def no_grad_pass(self, engine, batch: RolloutBatch, with_entropy: bool):
-        logps, ents = [], []
+    @staticmethod
+    def no_grad_pass(engine, micros, n: int, width: int, with_entropy: bool):
+        """Token log-probs (and entropies) of every rollout row, ``[N, C]``, without gradients."""
+        logps = torch.zeros((n, width))
+        ents = torch.zeros((n, width)) if with_entropy else None
         with torch.no_grad():
-            for rows in torch.arange(batch.input_ids.shape[0]).split(self.logprob_batch_size):
-                lp, ent = engine(batch.rows(rows), with_entropy=with_entropy)
-                logps.append(lp)
-                ents.append(ent)
-        return torch.cat(logps), (torch.cat(ents) if with_entropy else None)
+            for rows, sub in micros:
+                lp, ent = engine(sub, with_entropy=with_entropy)
+                scatter_rows(logps, rows, lp)
+                if with_entropy:
+                    scatter_rows(ents, rows, ent)
+        return logps, ents
+
+
+def _rows(adv: torch.Tensor, rows: torch.Tensor, width: int) -> torch.Tensor:
+    """The advantages of ``rows``: per completion ``[n]`` or per token ``[n, width]``."""
+    return adv[rows] if adv.dim() == 1 else adv[rows, :width]
 
 
 def _mean(values: torch.Tensor, mask: torch.Tensor) -> float:

@@ -8,6 +8,10 @@ those of the rollout. `token_logps_and_entropy` returns, for the completion posi
 log-prob of each taken token and the entropy of the policy there; it asks the model for just the
 last C + 1 positions' logits (``logits_to_keep``), which matters with 150k-token vocabularies.
 
+`micro_batches` cuts a rollout into micro-batches of rows of similar length, each padded only
+to its own longest row (outputs are written back into ``[N, C]`` tensors): with prompts of 100
+to 300 tokens, one shared padding width wastes a third of every forward and backward pass.
+
 `span_masks` marks which completion tokens lie inside ``<think>...</think>`` (the reasoning
 content) by mapping the character span to tokens with a binary search over decoded prefixes;
 this works for any tokenizer, whether or not the tags are single tokens.
@@ -55,6 +59,23 @@ def build_batch(prompts: list[list[int]], completions: list[list[int]], pad_id: 
             cmask[i, :len(c)] = 1
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     return RolloutBatch(ids, mask, pos, cmask, width)
+
+
+def micro_batches(prompts: list[list[int]], completions: list[list[int]], rows: torch.Tensor, size: int,
+                  pad_id: int) -> list[tuple[torch.Tensor, RolloutBatch]]:
+    """``rows`` (indices into prompts/completions) cut into length-sorted micro-batches."""
+    ordered = sorted(rows.tolist(), key=lambda i: len(prompts[i]) + len(completions[i]))
+    out = []
+    for start in range(0, len(ordered), size):
+        chunk = ordered[start:start + size]
+        out.append((torch.tensor(chunk), build_batch([prompts[i] for i in chunk], [completions[i] for i in chunk],
+                                                     pad_id)))
+    return out
+
+
+def scatter_rows(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
+    """Write ``values`` ``[n, c]`` into ``out[rows, :c]``."""
+    out[rows, : values.shape[1]] = values
 
 
 def token_logps_and_entropy(model, batch: RolloutBatch, temperature: float = 1.0, with_entropy: bool = True):

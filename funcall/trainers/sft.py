@@ -5,6 +5,9 @@ slice of the global batch (`funcall.data.sampler`), runs ``grad_accum`` micro-st
 loss and ``engine.backward``, and ``engine.step`` applies clipping, the optimizer and the LR
 schedule at the accumulation boundary. What differs from the obvious version:
 
+* The step's examples are sorted by length before they are cut into micro-batches, so with
+  ``grad_accum > 1`` short sequences are not padded to the longest of the step (the gradient is
+  that of the same examples; only the padding is gone).
 * The model and the loss live in one ``nn.Module`` (`SFTModule`), so a loss with parameters
   (SRML's learnable alpha) is optimised, sharded and checkpointed by DeepSpeed like a weight.
 * Losses see per-token NLL and span labels (`funcall.losses.base`), never logits.
@@ -80,10 +83,16 @@ class SFTTrainer:
         while step < self.max_steps:
             t0 = time.time()
             sums, tokens, truncated = {}, 0, 0
+            # This rank's examples for the whole step, encoded, then cut into length-sorted
+            # micro-batches: each is padded only to its own longest sequence.
+            idx = [i for micro in range(self.grad_accum) for i in setup.sampler.micro_batch(
+                step, micro, dist.rank, dist.world_size, self.micro_batch_size, self.grad_accum)]
+            if setup.first_step_ids is None:
+                setup.first_step_ids = [setup.train[i].id for i in idx]
+            step_examples = sorted((encode_sft(tok, setup.train[i], style, self.max_length) for i in idx),
+                                   key=lambda e: len(e.input_ids))
             for micro in range(self.grad_accum):
-                idx = setup.sampler.micro_batch(step, micro, dist.rank, dist.world_size, self.micro_batch_size,
-                                                self.grad_accum)
-                encoded = [encode_sft(tok, setup.train[i], style, self.max_length) for i in idx]
+                encoded = step_examples[micro * self.micro_batch_size:(micro + 1) * self.micro_batch_size]
                 batch = collate_sft(encoded, tok.pad_token_id)
                 tokens += int(batch["attention_mask"].sum())
                 truncated += sum(e.truncated for e in encoded)

@@ -1,0 +1,93 @@
+"""Advantage estimators against hand-computed values, plus the properties the paper relies on."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from funcall.advantages.entropy import EntropyGuidedAdvantage
+from funcall.advantages.grpo import GRPOAdvantage, dr_grpo
+
+
+def test_grpo_by_hand():
+    adv, m = GRPOAdvantage(eps=0.0)(torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]]))
+    s = math.sqrt(1 / 3)  # sample std of (1, 0, 0, 1)
+    assert torch.allclose(adv, torch.tensor([0.5 / s, -0.5 / s, -0.5 / s, 0.5 / s, 0, 0, 0, 0]))
+    assert m["frac_zero_std_groups"] == 0.5
+
+
+def test_grpo_population_std_and_dr_grpo():
+    rewards = torch.tensor([[3.0, 1.0]])
+    adv, _ = GRPOAdvantage(eps=0.0, std="population")(rewards)  # mean 2, population std 1
+    assert torch.allclose(adv, torch.tensor([1.0, -1.0]))
+    adv, _ = dr_grpo()(rewards)
+    assert torch.allclose(adv, torch.tensor([1.0, -1.0]))  # centred, not scaled
+    adv, _ = dr_grpo()(torch.tensor([[0.5, 0.0, 0.0, 0.0]]))
+    assert torch.allclose(adv, torch.tensor([0.375, -0.125, -0.125, -0.125]))
+
+
+ENT = torch.tensor([[1.0, 0.5, 9.0], [3.0, 1.0, 9.0]])  # the 9s are outside the span
+SPAN = torch.tensor([[1, 1, 0], [1, 1, 0]])
+MASK = torch.ones(2, 3)
+
+
+def estimator(**kw):
+    return EntropyGuidedAdvantage(base=GRPOAdvantage(eps=0.0, std="population"), **kw)
+
+
+def test_entropy_bonus_sequence_level_outside_by_hand():
+    # rewards (1, 0): A = (+1, -1); H = (0.75, 2.0); bound |A|/alpha = 0.5
+    adv, m = estimator(coef=0.4, alpha=2.0)(torch.tensor([[1.0, 0.0]]), token_entropy=ENT, span_mask=SPAN,
+                                            completion_mask=MASK)
+    assert torch.allclose(adv, torch.tensor([1 + 0.4 * 0.5, -1 + 0.4 * 0.5]))
+    assert m["adv/entropy_bonus_mean"] == pytest.approx(0.2)
+    adv, _ = estimator(coef=0.4, alpha=4.0)(torch.tensor([[1.0, 0.0]]), token_entropy=ENT, span_mask=SPAN)
+    # bound 0.25: H0 = 0.75 -> 0.25, H1 = 2 -> 0.25
+    assert torch.allclose(adv, torch.tensor([1.1, -0.9]))
+
+
+def test_entropy_bonus_inside_placement_by_hand():
+    low = torch.tensor([[0.5, 0.5, 0.0], [3.0, 1.0, 0.0]])  # H = (0.5, 2.0)
+    adv, _ = estimator(coef=0.4, alpha=2.0, placement="inside")(torch.tensor([[1.0, 0.0]]), token_entropy=low,
+                                                                 span_mask=SPAN)
+    # clip(0.4 * 0.5 = 0.2, bound 0.5) = 0.2; clip(0.4 * 2 = 0.8, 0.5) = 0.5
+    assert torch.allclose(adv, torch.tensor([1.2, -0.5]))
+
+
+def test_entropy_bonus_token_level_by_hand():
+    adv, _ = estimator(coef=0.4, alpha=2.0, level="token")(torch.tensor([[1.0, 0.0]]), token_entropy=ENT,
+                                                           span_mask=SPAN, completion_mask=MASK)
+    # per token: A + 0.4 * min(H_t, 0.5) on span tokens, A elsewhere
+    expected = torch.tensor([[1 + 0.2, 1 + 0.2, 1.0], [-1 + 0.2, -1 + 0.2, -1.0]])
+    assert torch.allclose(adv, expected)
+
+
+def test_equal_rewards_stay_at_zero_whatever_the_entropy():
+    adv, m = estimator()(torch.tensor([[1.0, 1.0]]), token_entropy=ENT * 100, span_mask=SPAN)
+    assert torch.equal(adv, torch.zeros(2)) and m["frac_zero_std_groups"] == 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(rewards=st.lists(st.sampled_from([0.0, 1.0, 0.5, -3.0, 4.0]), min_size=2, max_size=8),
+       ent=st.lists(st.floats(0, 20), min_size=8, max_size=8),
+       level=st.sampled_from(["sequence", "token"]), placement=st.sampled_from(["outside", "inside"]))
+def test_the_bonus_never_flips_the_sign_of_the_advantage(rewards, ent, level, placement):
+    g = len(rewards)
+    r = torch.tensor([rewards])
+    h = torch.tensor(ent[:g])[:, None].repeat(1, 3)
+    base, _ = GRPOAdvantage()(r)
+    shaped, _ = EntropyGuidedAdvantage(coef=0.4, alpha=2.0, level=level, placement=placement)(
+        r, token_entropy=h, span_mask=torch.ones(g, 3), completion_mask=torch.ones(g, 3))
+    shaped = shaped if shaped.dim() == 1 else shaped[:, 0]
+    assert torch.all(torch.sign(shaped) == torch.sign(base))
+
+
+def test_bad_options_are_refused():
+    for kw in ({"level": "word"}, {"span": "answer"}, {"placement": "around"}, {"alpha": 0.0}):
+        with pytest.raises(ValueError):
+            EntropyGuidedAdvantage(**kw)
+    with pytest.raises(ValueError, match="entropies"):
+        EntropyGuidedAdvantage()(torch.tensor([[1.0, 0.0]]))
