@@ -300,6 +300,8 @@ def test_evaluate_tiny_model_end_to_end(tmp_path):
     assert {"id", "category", "valid", "error_type", "completion", "decoded"} <= set(rows[0])
     assert sum(r["valid"] for r in rows) == sum(round(v["accuracy"] * 2) for v in scores["categories"].values())
     assert "non_live_ast" in proc.stdout and "live_parallel_multiple" in proc.stdout
+    cut = sum(r["hit_max_new_tokens"] for r in rows)
+    assert (f"{cut} of 24 answers used the whole" in proc.stdout) == (cut > 0)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["bfcl/overall"] == scores["overall"] and summary["world_size"] == 1
 
