@@ -106,11 +106,20 @@ def check(
 
 
 _IGNORED_IN_STRINGS = re.compile(r"[ ,./\-_*^]")
+_STANDARDIZED: dict[str, str] = {}  # the same answer options come back row after row
+_MEMO_MAX_CHARS, _MEMO_MAX_ENTRIES = 200, 50_000
 
 
 def standardize_string(text: str) -> str:
     """Drop spaces and , . / - _ * ^, lower-case, and turn ' into "."""
-    return _IGNORED_IN_STRINGS.sub("", text).lower().replace("'", '"')
+    standardized = _STANDARDIZED.get(text)
+    if standardized is None:
+        standardized = _IGNORED_IN_STRINGS.sub("", text).lower().replace("'", '"')
+        if len(text) <= _MEMO_MAX_CHARS:
+            if len(_STANDARDIZED) >= _MEMO_MAX_ENTRIES:
+                _STANDARDIZED.clear()
+            _STANDARDIZED[text] = standardized
+    return standardized
 
 
 def _normalized(options) -> list:

@@ -36,24 +36,27 @@ _VALUE = (
     rf"{_SCALAR}|\[{_WS}(?:{_SCALAR}{_then(r'[]]')})*\]|{_TUPLE}"
     rf"|\{{{_WS}(?:{_SCALAR}{_WS}:{_WS}{_SCALAR}{_then(r'[}]')})*\}}"
 )
-# One element of the outer list (a call, maybe in parentheses) with the comma after it or the final
-# `]` next: groups (opening parenthesis, call name, keyword arguments). Positional scalars are
-# allowed before the keywords.
-_ELEMENT = re.compile(
-    rf"(\({_WS})?({_NAME}(?:\.{_NAME})*)\({_WS}(?:{_SCALAR}{_then(r'[)]')})*"
-    rf"((?:{_NAME}{_WS}={_WS}(?:{_VALUE}){_then(r'[)]')})*)\)(?(1){_WS}\))"
-    rf"{_WS}(?:,{_WS}|(?=\]\Z))"
-)
+# An element of the outer list is a call, maybe in parentheses, followed by a comma or by the final
+# `]`. Read in three steps: the head (groups: opening parenthesis, call name, positional
+# arguments), each keyword argument with what follows it (groups: name, value), the end.
+_HEAD = re.compile(rf"(\({_WS})?({_NAME}(?:\.{_NAME})*)\({_WS}((?:{_SCALAR}{_then(r'[)]')})*)")
+_KEYWORD = re.compile(rf"({_NAME}){_WS}={_WS}({_VALUE}){_then(r'[)]')}")
+_END = re.compile(rf"\){_WS}(?:,{_WS}|(?=\]\Z))")
+_END_IN_PARENTHESES = re.compile(rf"\){_WS}\){_WS}(?:,{_WS}|(?=\]\Z))")
 _SPACES = re.compile(_WS)
-_KEYWORD_PAIRS = re.compile(rf"({_NAME}){_WS}={_WS}({_VALUE})")
 _SCALARS = re.compile(_SCALAR)
 _DICT_PAIRS = re.compile(rf"({_SCALAR}){_WS}:{_WS}({_SCALAR})")
-# Names outside strings (strings come out as ""): none may be a keyword, and True/False/None may
-# only be values, never a call or keyword name. `__debug__` cannot be assigned: left to ast too.
-_WORDS = re.compile(rf"{_STRING}|({_NAME})")
+# Python keywords matched as names above are refused here: none may stand where a value is, and
+# neither they nor True/False/None where a call or keyword name is. `__debug__` cannot be assigned;
+# it is left to the full parser too.
 _RESERVED = frozenset(keyword.kwlist) - {"True", "False", "None"} | {"__debug__"}
+_NOT_NAMES = _RESERVED | {"True", "False", "None"}
 _CONSTANTS = {"True": True, "False": False, "None": None}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Declined(Exception):
+    """Not a plain call after all (a keyword where a name should be, a repeated keyword)."""
 
 
 def plain_call_pairs(text: str) -> list[tuple[str, dict]] | None:
@@ -63,21 +66,32 @@ def plain_call_pairs(text: str) -> list[tuple[str, dict]] | None:
         return None
     pairs = []
     position, end = _SPACES.match(text, 1).end(), len(text) - 1
-    while position < end:
-        element = _ELEMENT.match(text, position)
-        if element is None:
-            return None
-        _, name, keywords = element.groups()
-        position = element.end()
-        if not _CONSTANTS.keys().isdisjoint(name.split(".")):
-            return None
-        arguments: dict = {}
-        for key, value in _KEYWORD_PAIRS.findall(keywords):
-            if key in arguments or key in _CONSTANTS:
-                return None  # a SyntaxError; the full parser words it
-            arguments[key] = _value(value)
-        pairs.append((name, arguments))
-    if not _RESERVED.isdisjoint(_WORDS.findall(text)):
+    try:
+        while position < end:
+            head = _HEAD.match(text, position)
+            if head is None:
+                return None
+            parenthesis, name, positional = head.groups()
+            position = head.end()
+            if not _NOT_NAMES.isdisjoint(name.split(".")):
+                return None
+            if positional:
+                for item in _SCALARS.findall(positional):
+                    _scalar(item)  # dropped, as BFCL drops positional arguments, but checked
+            arguments: dict = {}
+            while keyword := _KEYWORD.match(text, position):
+                key, value = keyword.groups()
+                if key in _NOT_NAMES or key in arguments:
+                    return None  # a SyntaxError; the full parser words it
+                first = value[0]
+                arguments[key] = value[1:-1] if first == "'" or first == '"' else _value(value)
+                position = keyword.end()
+            closing = (_END_IN_PARENTHESES if parenthesis else _END).match(text, position)
+            if closing is None:
+                return None
+            position = closing.end()
+            pairs.append((name, arguments))
+    except _Declined:
         return None
     return pairs
 
@@ -102,4 +116,6 @@ def _scalar(text: str):
         return text[1:-1]
     if first == "-" or first.isdigit():
         return float(text) if "." in text else int(text)
+    if text in _RESERVED:
+        raise _Declined(text)
     return _CONSTANTS.get(text, text)
