@@ -88,9 +88,10 @@ def check(
     """Verdict for one entry. `decoded_output` is the decoded model output (`[{name: {arg: value}}]`)
     or a `ParseFailure` when decoding the text failed. `underscore_to_dot` mirrors BFCL's flag for
     FC models whose API forbids '.' in names (expected names then have '.' replaced by '_')."""
-    if category not in SINGLE_TURN_CATEGORIES:
+    checker = _CHECKERS.get((category, bool(underscore_to_dot))) if isinstance(category, str) else None
+    if checker is None:
         raise ValueError(f"unknown category {category!r}; expected one of {', '.join(SINGLE_TURN_CATEGORIES)}")
-    if is_irrelevance(category):
+    if checker.irrelevance:
         if isinstance(decoded_output, ParseFailure) or is_empty_output(decoded_output):
             return Verdict(True)
         return Verdict(False, "irrelevance_error:decoder_success", ["Valid syntax. Successfully decoded a function call."])
@@ -99,7 +100,7 @@ def check(
     if not is_call_list(decoded_output):
         return Verdict(False, "ast_decoder:decoder_wrong_output_format", ["Did not output in the specified format."])
     try:
-        result = _Checker(language_of(category), underscore_to_dot).entry(category, functions, possible_answer, decoded_output)
+        result = checker.entry(functions, possible_answer, decoded_output)
         return Verdict(True) if result is OK else result  # callers get their own object
     except Exception as error:  # noqa: BLE001  the official checker would crash on this entry
         return Verdict(False, "checker_error", [f"{type(error).__name__}: {error}"])
@@ -135,14 +136,19 @@ def _first_option_type(options: list) -> type | None:
 
 
 class _Checker:
-    def __init__(self, language: str, underscore_to_dot: bool):
-        self.language = language
+    """The rules for one category (and underscore_to_dot flag); holds no state between entries."""
+
+    def __init__(self, category: str, underscore_to_dot: bool):
+        self.language = language_of(category)
+        self.irrelevance = is_irrelevance(category)
+        self.parallel_calls = "parallel" in category
+        self.multiple_functions = "multiple" in category
         self.underscore_to_dot = underscore_to_dot
 
-    def entry(self, category: str, functions: list, answers: list, output: list) -> Verdict:
-        if "parallel" in category:
+    def entry(self, functions: list, answers: list, output: list) -> Verdict:
+        if self.parallel_calls:
             return self.parallel(functions, answers, output)
-        if "multiple" in category:
+        if self.multiple_functions:
             if len(output) != len(answers):
                 return Verdict(False, "multiple_function_checker:wrong_count", ["Wrong number of functions."])
             doc = _find_doc(functions, next(iter(answers[0])))
@@ -239,6 +245,9 @@ class _Checker:
         if value not in options:
             return Verdict(False, "value_error:others", [f"Invalid value for parameter {param!r}: {value!r}. Expected one of {options}."])
         return OK
+
+
+_CHECKERS = {(category, flag): _Checker(category, flag) for category in SINGLE_TURN_CATEGORIES for flag in (False, True)}
 
 
 def _find_doc(functions: list | dict, name: str) -> dict:
