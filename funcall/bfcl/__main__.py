@@ -24,6 +24,7 @@ from typing import Any
 
 from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES, Verdict, check, is_irrelevance
 from funcall.bfcl.decode import decode_text
+from funcall.bfcl.rows import RowReader
 
 ID_FIELDS = ("case_id", "id")
 MIN_ROWS_PER_JOB = 1000  # below this a worker process costs more than it saves
@@ -89,11 +90,12 @@ def _encoded_output_row(row: Any, verdict: Verdict) -> str:
 def verdict_rows(lines: Iterable[str], first_row_number: int = 1) -> Iterator[tuple[str, bool]]:
     """(encoded output row, valid) for every non-blank input line, in order."""
     number = first_row_number
+    load = RowReader().load  # json.loads, parsing a question repeated from the row before only once
     for line in lines:
         if not line or line.isspace():
             continue
         try:
-            row = json.loads(line)
+            row = load(line)
         except ValueError as error:
             row, verdict = None, _input_error("bad_json", f"row {number}: {error}")
         else:
