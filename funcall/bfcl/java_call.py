@@ -35,6 +35,7 @@ BINARY_OPS = {"||", "&&", "|", "^", "&", "==", "!=", "<", ">", "<=", ">=", "<<",
 PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
 POSTFIX_STARTS = {".", "[", "::", "++", "--"}
 CLOSERS = {")", "]", "}", ";"}  # where a missing closing bracket is taken as inserted
+_LEAF_KINDS = {"number": "literal", "string": "string", "char": "char"}  # token kind -> node kind
 SHORT_STATEMENT_CHARS = 10  # tree-sitter prefers an ERROR to a MISSING ";" at or below this size
 
 
@@ -240,6 +241,9 @@ class _JavaParser:
 
     # ----------------------------------------------------------------- expressions
     def expression(self) -> Node:
+        leaf = self.leaf()
+        if leaf is not None:
+            return leaf
         self.nest()
         first = self.position
         if self.is_lambda():
@@ -254,6 +258,23 @@ class _JavaParser:
                 result = left
         self.depth -= 1
         return result
+
+    def leaf(self) -> Node | None:
+        """A one-token operand right before `,` or `)` (most argument values), read directly: the
+        node the descent ternary > binary > unary > postfix > primary would return; else None."""
+        position, tokens = self.position, self.tokens
+        if position + 1 >= len(tokens) or self.depth + 2 > self.max_depth:  # expression and unary nest
+            return None
+        token, following = tokens[position], tokens[position + 1]
+        if following.kind != "punct" or (following.text != "," and following.text != ")"):
+            return None
+        kind = _LEAF_KINDS.get(token.kind)
+        if kind is None:
+            if token.kind != "name" or (token.text in RESERVED and token.text not in LITERAL_WORDS):
+                return None
+            kind = "literal" if token.text in LITERAL_WORDS else "name"
+        self.position = position + 1
+        return Node(kind, position, position, {})
 
     def is_lambda(self) -> bool:
         if self.peek().kind == "name" and self.peek(1).text == "->":

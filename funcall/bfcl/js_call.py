@@ -40,6 +40,8 @@ PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
 CLOSERS = {")", "]", "}", ";"}  # where a missing closing bracket is taken as inserted
 PREFIX_WORDS = {"typeof", "void", "delete", "await"}
 POSTFIX_STARTS = {".", "?.", "[", "("}
+_LITERAL_TOKENS = {"number", "string", "template", "regex"}
+_OTHER_WORDS = {"false", "null", "this", "super", "undefined"}  # words primary() reads as an "other" operand
 
 
 @dataclass
@@ -170,6 +172,9 @@ class _JsParser:
         return self.made("other", first)
 
     def assignment(self) -> Node:
+        leaf = self.leaf()
+        if leaf is not None:
+            return leaf
         self.nest()
         first = self.position
         if self.is_arrow():
@@ -184,6 +189,30 @@ class _JsParser:
                 result = left
         self.depth -= 1
         return result
+
+    def leaf(self) -> Node | None:
+        """A one-token operand right before `,` or `)` (most argument values), read directly: the
+        node the descent ternary > binary > unary > postfix > primary would return; else None."""
+        position, tokens = self.position, self.tokens
+        if position + 1 >= len(tokens) or self.depth + 2 > self.max_depth:  # assignment and unary nest
+            return None
+        token, following = tokens[position], tokens[position + 1]
+        if following.kind != "punct" or (following.text != "," and following.text != ")"):
+            return None
+        if token.kind in _LITERAL_TOKENS:
+            kind = "other"
+        elif token.kind != "name" or token.text in PREFIX_WORDS or token.text == "new":
+            return None
+        elif token.text == "true":
+            kind = "true"
+        elif token.text in _OTHER_WORDS:
+            kind = "other"
+        elif token.text in RESERVED:
+            return None
+        else:
+            kind = "identifier"
+        self.position = position + 1
+        return Node(kind, position, position)
 
     def is_arrow(self) -> bool:
         if self.at("async") and self.peek(1).kind == "name" and self.peek(2).text == "=>":

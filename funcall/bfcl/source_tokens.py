@@ -65,7 +65,8 @@ def _master_pattern(language: str) -> re.Pattern:
 
 
 _MASTER = {language: _master_pattern(language) for language in ("java", "javascript")}
-_KIND = {name: name.rsplit("_", 1)[0] for pattern in _MASTER.values() for name in pattern.groupindex}
+_KIND = {name: "bad" if name.startswith("bad") else name.rsplit("_", 1)[0] for pattern in _MASTER.values() for name in pattern.groupindex}
+_token = tuple.__new__  # Token(...) without the Python-level __new__ of a NamedTuple
 
 
 _REGEX_LITERAL = re.compile(r"/(?![*/])(?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.)*\])+/[A-Za-z]*")
@@ -89,33 +90,41 @@ def tokenize(source: str, language: str, position: int = 0) -> list[Token]:
     """Tokens from `position` on, ending with an `end` token. An unreadable spot ends the list
     with an `error` token first (so a parser can still re-read the text after a JSX element)."""
     tokens: list[Token] = []
+    append = tokens.append
     length = len(source)
+    javascript = language == "javascript"
     master = _MASTER[language]
-    while True:
-        match = master.match(source, position)
-        group = match.lastgroup
-        kind = _KIND[group]
-        space = match.group("space")
-        newline = space is not None and "\n" in space
-        start, position = match.start(group), match.end()
-        if language == "javascript" and kind == "punct" and match.group(group) in ("/", "/=") and _regex_allowed(tokens):
-            regex = _REGEX_LITERAL.match(source, start)
-            if regex is None:
-                kind = "bad"
-            else:
-                position = regex.end()
-                tokens.append(Token("regex", regex.group(), start, position, newline))
+    while True:  # one pass of finditer (every position matches), restarted after a JS regex literal
+        for match in master.finditer(source, position):
+            group = match.lastgroup
+            kind = _KIND[group]
+            start, position = match.span(group)
+            space = match.group(1)
+            newline = space is not None and "\n" in space
+            if kind == "name" or kind == "string":
+                append(_token(Token, (kind, match.group(group), start, position, newline)))
                 continue
-        if kind == "number" and position < length and (source[position].isalnum() or source[position] in "_$"):
-            kind = "bad"  # 0.5L, 5.0n, 12abc: tree-sitter reports an error
-        if kind == "end":
-            tokens.append(Token("end", "", start, start, newline))
-            return tokens
-        if kind.startswith("bad"):
-            tokens.append(Token("error", f"unreadable text at {start}", start, start, newline))
-            tokens.append(Token("end", "", start, start, newline))
-            return tokens
-        tokens.append(Token(kind, match.group(group), start, position, newline))
+            if kind == "punct":
+                text = match.group(group)
+                if not (javascript and (text == "/" or text == "/=") and _regex_allowed(tokens)):
+                    append(_token(Token, (kind, text, start, position, newline)))
+                    continue
+                regex = _REGEX_LITERAL.match(source, start)
+                if regex is not None:
+                    position = regex.end()
+                    append(_token(Token, ("regex", regex.group(), start, position, newline)))
+                    break
+                kind = "bad"
+            if kind == "number" and position < length and (source[position].isalnum() or source[position] in "_$"):
+                kind = "bad"  # 0.5L, 5.0n, 12abc: tree-sitter reports an error
+            if kind == "end":
+                append(_token(Token, ("end", "", start, start, newline)))
+                return tokens
+            if kind == "bad":
+                append(_token(Token, ("error", f"unreadable text at {start}", start, start, newline)))
+                append(_token(Token, ("end", "", start, start, newline)))
+                return tokens
+            append(_token(Token, (kind, match.group(group), start, position, newline)))
 
 
 def matching_brackets(tokens: list[Token]) -> dict[int, int]:
