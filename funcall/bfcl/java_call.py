@@ -246,7 +246,11 @@ class _JavaParser:
             return leaf
         self.nest()
         first = self.position
-        if self.is_lambda():
+        if self.at_named_argument():  # `name = value`: the name read directly (see leaf)
+            self.position += 2
+            left = Node("name", first, first, {})
+            result = self.node("assignment", first, left=left, right=self.expression())
+        elif self.is_lambda():
             result = self.lambda_()
         else:
             left = self.ternary()
@@ -275,6 +279,14 @@ class _JavaParser:
             kind = "literal" if token.text in LITERAL_WORDS else "name"
         self.position = position + 1
         return Node(kind, position, position, {})
+
+    def at_named_argument(self) -> bool:
+        """At `name =` (not a reserved word), with room for the unary level that would read it."""
+        position, tokens = self.position, self.tokens
+        if position + 1 >= len(tokens) or self.depth + 1 > self.max_depth:
+            return False
+        token, following = tokens[position], tokens[position + 1]
+        return token.kind == "name" and token.text not in RESERVED and following.kind == "punct" and following.text == "="
 
     def is_lambda(self) -> bool:
         if self.peek().kind == "name" and self.peek(1).text == "->":

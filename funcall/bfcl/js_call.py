@@ -177,7 +177,11 @@ class _JsParser:
             return leaf
         self.nest()
         first = self.position
-        if self.is_arrow():
+        if self.at_named_argument():  # `name = value`: the name read directly (see leaf)
+            self.position += 2
+            left = Node("identifier", first, first)
+            result = self.made("assignment", first, left=left, right=self.assignment())
+        elif self.is_arrow():
             result = self.arrow()
         else:
             left = self.ternary()
@@ -213,6 +217,17 @@ class _JsParser:
             kind = "identifier"
         self.position = position + 1
         return Node(kind, position, position)
+
+    def at_named_argument(self) -> bool:
+        """At `identifier =`, with room for the unary level that would read the identifier."""
+        position, tokens = self.position, self.tokens
+        if position + 1 >= len(tokens) or self.depth + 1 > self.max_depth:
+            return False
+        token, following = tokens[position], tokens[position + 1]
+        return (
+            token.kind == "name" and token.text not in RESERVED and token.text not in PREFIX_WORDS
+            and token.text not in _OTHER_WORDS and following.kind == "punct" and following.text == "="
+        )
 
     def is_arrow(self) -> bool:
         if self.at("async") and self.peek(1).kind == "name" and self.peek(2).text == "=>":
