@@ -31,6 +31,7 @@ PYTHON_TYPES = {
     "string": str, "integer": int, "float": float, "boolean": bool, "array": list, "tuple": list,
     "dict": dict, "any": str,
 }
+SCALAR_PYTHON_TYPES = frozenset(("string", "integer", "float", "boolean", "any"))
 NESTED_PYTHON_TYPES = ("array", "tuple")  # element types are checked (one level) for these
 NESTED_CONVERTED_TYPES = ("Array", "ArrayList", "array")  # Java/JS: converted with an item type
 
@@ -203,6 +204,19 @@ class _Checker:
 
     def argument(self, param: str, value: Any, schema: dict, options: list) -> Verdict:
         declared = schema["type"]
+        if self.language == "python" and declared in SCALAR_PYTHON_TYPES:
+            # The commonest case, the general path below shortened: a Python scalar of the declared
+            # type whose answer options are of that type too (no "variable").
+            expected_type = PYTHON_TYPES[declared]
+            if declared == "float" and type(value) is int:
+                value = float(value)
+            option_type = _first_option_type(options)
+            if type(value) is expected_type and (option_type is None or option_type is expected_type):
+                if expected_type is str:
+                    return self.string_value(param, value, options)
+                if value not in options:
+                    return Verdict(False, "value_error:others", [f"Invalid value for parameter {param!r}: {value!r}. Expected one of {options}."])
+                return OK
         item_type = None
         if self.language == "python":
             expected_type = PYTHON_TYPES[declared]
@@ -235,15 +249,19 @@ class _Checker:
             if expected_type is list and item_type is dict:
                 return _list_of_dicts_check(value, options)
             if expected_type is str:
-                if standardize_string(value) not in [standardize_string(o) for o in options if type(o) is str]:
-                    return Verdict(False, "value_error:string", [f"Invalid value for parameter {param!r}: {value!r}. Expected one of {options}. Case insensitive."])
-                return OK
+                return self.string_value(param, value, options)
             if expected_type is list:
                 if _normalized(value) not in [_normalized(option) for option in options]:
                     return Verdict(False, "value_error:list/tuple", [f"Invalid value for parameter {param!r}: {value!r}. Expected one of {options}."])
                 return OK
         if value not in options:
             return Verdict(False, "value_error:others", [f"Invalid value for parameter {param!r}: {value!r}. Expected one of {options}."])
+        return OK
+
+    @staticmethod
+    def string_value(param: str, value: str, options: list) -> Verdict:
+        if standardize_string(value) not in [standardize_string(o) for o in options if type(o) is str]:
+            return Verdict(False, "value_error:string", [f"Invalid value for parameter {param!r}: {value!r}. Expected one of {options}. Case insensitive."])
         return OK
 
 
