@@ -36,6 +36,27 @@ _PLACEHOLDER = _Placeholder()
 _CONSTANTS = {"NaN": float("nan"), "Infinity": float("inf"), _TOKEN: _PLACEHOLDER}  # json's, but the token
 _DECODER = json.JSONDecoder(parse_constant=_CONSTANTS.__getitem__)
 _PLAIN = json.JSONDecoder()
+_TRAILING_SPACE = re.compile(r"[ \t\n\r]*")  # json's whitespace
+_NOTHING = object()
+
+
+def _whole_value(line: str, decoder: json.JSONDecoder) -> Any:
+    """The value `line` holds from its first character to its end (json's whitespace after it
+    allowed), read by the decoder's C scanner; _NOTHING when that is not so (bad JSON included).
+    This is json.loads without its ~0.6 us of Python-level checks per row."""
+    try:
+        value, end = decoder.scan_once(line, 0)
+    except (StopIteration, ValueError):
+        return _NOTHING
+    if end != len(line) and _TRAILING_SPACE.match(line, end).end() != len(line):
+        return _NOTHING
+    return value
+
+
+def _loads(line: str) -> Any:
+    """json.loads(line), with its errors."""
+    value = _whole_value(line, _PLAIN)
+    return json.loads(line) if value is _NOTHING else value
 
 
 class RowReader:
@@ -48,21 +69,18 @@ class RowReader:
         """json.loads(line); raises what it raises."""
         key = _KEY.search(line)
         if key is None:
-            return json.loads(line)
+            return _loads(line)
         start = key.end()
         if not (self._text and line.startswith(self._text, start)) and not self._learn(line, start):
             self._line, self._start = line, start
-            return json.loads(line)
+            return _loads(line)
         end = start + len(self._text)
         if line.find(_TOKEN, 0, start) < 0 and line.find(_TOKEN, end) < 0:
-            try:
-                row = _DECODER.decode(line[:start] + _TOKEN + line[end:])
-            except ValueError:
-                row = None
+            row = _whole_value(line[:start] + _TOKEN + line[end:], _DECODER)
             if type(row) is dict and row.get("question") is _PLACEHOLDER:
                 row["question"] = self._value
                 return row
-        return json.loads(line)
+        return _loads(line)
 
     def _learn(self, line: str, start: int) -> bool:
         """Whether the question at `start` repeats the one of the last line parsed in full; if so,
