@@ -15,7 +15,6 @@ the verdict is `checker_error` instead of a crash.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from funcall.bfcl import java_js
@@ -36,11 +35,25 @@ NESTED_PYTHON_TYPES = ("array", "tuple")  # element types are checked (one level
 NESTED_CONVERTED_TYPES = ("Array", "ArrayList", "array")  # Java/JS: converted with an item type
 
 
-@dataclass(slots=True)
 class Verdict:
-    valid: bool
-    error_type: str | None = None
-    error: list = field(default_factory=list)
+    """`valid`; `error_type` (None when valid); `error`, the details (a list). Written out rather
+    than a dataclass: importing dataclasses costs the CLI ~6 ms of start-up."""
+
+    __slots__ = ("error", "error_type", "valid")
+
+    def __init__(self, valid: bool, error_type: str | None = None, error: list | None = None):
+        self.valid, self.error_type = valid, error_type
+        self.error = [] if error is None else error
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.valid, self.error_type, self.error) == (other.valid, other.error_type, other.error)
+
+    __hash__ = None  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"Verdict(valid={self.valid!r}, error_type={self.error_type!r}, error={self.error!r})"
 
 
 OK = Verdict(True)  # shared inside this module only; check() hands out fresh objects

@@ -17,8 +17,6 @@ rather skip a short token) and a MISSING closing bracket before another closer o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from funcall.bfcl.java_render import render_value
 from funcall.bfcl.simple_call import decode_simple_call
 from funcall.bfcl.source_tokens import SourceError, Token, matching_brackets, tokenize
@@ -39,12 +37,13 @@ _LEAF_KINDS = {"number": "literal", "string": "string", "char": "char"}  # token
 SHORT_STATEMENT_CHARS = 10  # tree-sitter prefers an ERROR to a MISSING ";" at or below this size
 
 
-@dataclass
 class Node:
-    kind: str  # name, string, char, literal, method, class_literal, array_creation, object_creation, assignment, other
-    first: int  # token index range [first, last]
-    last: int
-    parts: dict = field(default_factory=dict)
+    __slots__ = ("first", "kind", "last", "parts")
+
+    def __init__(self, kind: str, first: int, last: int, parts: dict | None = None):
+        self.kind = kind  # name, string, char, literal, method, class_literal, array_creation, object_creation, assignment, other
+        self.first, self.last = first, last  # token index range [first, last]
+        self.parts = {} if parts is None else parts
 
 
 class _JavaParser:

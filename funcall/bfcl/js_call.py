@@ -16,8 +16,6 @@ ternary and assignment operators) and reports anything else as the ERROR tree-si
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from funcall.bfcl.jsx import skip_jsx_element
 from funcall.bfcl.simple_call import decode_simple_call
 from funcall.bfcl.source_tokens import SourceError, Token, matching_brackets, tokenize
@@ -44,15 +42,14 @@ _LITERAL_TOKENS = {"number", "string", "template", "regex"}
 _OTHER_WORDS = {"false", "null", "this", "super", "undefined"}  # words primary() reads as an "other" operand
 
 
-@dataclass
 class Node:
-    kind: str  # call, assignment, identifier, true, other
-    first: int
-    last: int
-    callee: Node | None = None
-    arguments: list | None = None
-    left: Node | None = None
-    right: Node | None = None
+    __slots__ = ("arguments", "callee", "first", "kind", "last", "left", "right")
+
+    def __init__(self, kind: str, first: int, last: int, callee: Node | None = None, arguments: list | None = None,
+                 left: Node | None = None, right: Node | None = None):
+        self.kind = kind  # call, assignment, identifier, true, other
+        self.first, self.last = first, last
+        self.callee, self.arguments, self.left, self.right = callee, arguments, left, right
 
 
 class _JsParser:
