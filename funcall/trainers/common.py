@@ -8,7 +8,8 @@ then the run directory is checked (a finished or running run there is never over
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -85,6 +86,13 @@ class Setup:
     start_step: int
     zero_stage: int
     first_step_ids: list | None = None  # this rank's example ids of its first step, for the summary
+    eval_seconds: float = 0.0  # time spent evaluating, which `trainer.max_wall_s` does not count
+    notes: dict = field(default_factory=dict)  # extra summary.json entries (e.g. the warm-start path)
+
+    def out_of_time(self, t_start: float) -> bool:
+        """``trainer.max_wall_s`` reached (training time only; evaluations excluded)."""
+        limit = getattr(self.trainer, "max_wall_s", None)
+        return bool(limit) and time.time() - t_start - self.eval_seconds > limit
 
     def rollout_engine(self) -> HFEngine:
         return HFEngine(self.model, self.tokenizer, zero3=self.zero_stage == 3,
@@ -106,7 +114,9 @@ class Setup:
     def evaluate(self, step: int) -> dict[str, float]:
         if self.heldout is None:
             return {}
+        t0 = time.time()
         metrics, samples = self.heldout(self.rollout_engine())
+        self.eval_seconds += time.time() - t0
         self.run.log.log(metrics, step)
         self.run.log.table("eval/samples", ["id", "category", "completion", "reward"],
                            [[s["id"], s["category"], s["completion"], s["reward"]] for s in samples[:32]], step)
@@ -134,7 +144,9 @@ class Setup:
                                  prefix=self.model_prefix)
         summary = {k: v for k, v in run.log.last.items()}
         summary.update(final_eval)
-        summary.update(steps=step, wall_s=wall_s, world_size=run.dist.world_size, zero_stage=self.zero_stage,
+        summary.update(self.notes)
+        summary.update(steps=step, wall_s=wall_s, train_s=wall_s - self.eval_seconds,
+                       world_size=run.dist.world_size, zero_stage=self.zero_stage,
                        hf_model=str(export_dir) if self.trainer.export else None,
                        params_per_rank=all_gather_objects(local_param_count(self.engine.module)),
                        first_step_ids_per_rank=all_gather_objects(self.first_step_ids))

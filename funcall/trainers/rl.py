@@ -115,7 +115,8 @@ class RLTrainer:
         rollout = instantiate(rollout_cfg.engine, module=setup.model, tokenizer=setup.tokenizer,
                               zero3=setup.zero_stage == 3, _key="rollout.engine")
         if model_path:
-            run.log.log({"warm_start/eval_ast_accuracy": _warm_start_accuracy(model_path)}, 0)
+            setup.notes.update({"warm_start/path": model_path,
+                                "warm_start/eval_ast_accuracy": _warm_start_accuracy(model_path)})
         t_start = time.time()
         step = setup.start_step
         if self.eval_at_start and step == 0:
@@ -125,7 +126,7 @@ class RLTrainer:
             step += 1
             log_step(run, row, step, every=self.log_every, last=step == self.max_steps, world_size=dist.world_size)
             setup.after_step(step)
-            if self.max_wall_s and time.time() - t_start > self.max_wall_s:
+            if setup.out_of_time(t_start):
                 break
         return setup.finish(step, time.time() - t_start)
 

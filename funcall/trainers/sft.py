@@ -113,6 +113,6 @@ class SFTTrainer:
                    "tokens/step": tokens, "data/truncated": truncated}
             log_step(run, row, step, every=self.log_every, last=step == self.max_steps, world_size=dist.world_size)
             setup.after_step(step)
-            if self.max_wall_s and time.time() - t_start > self.max_wall_s:
+            if setup.out_of_time(t_start):
                 break
         return setup.finish(step, time.time() - t_start)
