@@ -11,7 +11,8 @@ decodes, checks and writes one verdict per row:
             default --jobs auto (a second worker only when a core is idle)
   official  experiments/benchmarks/bfcl_official.py in its own venv (~/.cache/funcall/bfcl-venv,
             created on first use: bfcl-eval 2026.3.23 without dependencies + tree-sitter)
-Runs are interleaved (ours, official, ours, ...) `--repeats` times; the report gives each one's
+funcall's modules are byte-compiled first (bfcl-eval's were at install). Runs are interleaved
+(ours, official, ours, ...) `--repeats` times; the report gives each one's
 median and best wall time, the ratio official / ours (above 1: ours is faster), the machine's load
 average (other work on the 2 cores slows both sides) and whether the two agree on every verdict.
 It is written to stdout and to experiments/benchmarks/checker_speed.txt.
@@ -77,6 +78,9 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=Path(__file__).with_suffix(".txt"))
     args = parser.parse_args()
     official_python = ensure_venv()
+    # Both sides run from compiled bytecode, as installed packages do (pip compiled bfcl-eval's);
+    # with PYTHONDONTWRITEBYTECODE set, funcall's edited modules would be recompiled on every run.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", REPO / "funcall"], check=True, capture_output=True)
     with tempfile.TemporaryDirectory() as tmp:
         cases_path = Path(tmp) / "cases.jsonl"
         cases = build_cases(args.data_dir)
