@@ -1,12 +1,16 @@
 """``python -m funcall.evaluate model.path=... eval.data_dir=... eval.categories=[...] eval.limit=N``.
 
-The evaluation app: compose ``conf/evaluate.yaml``, read the task's data (``eval`` group; BFCL v4
+Also ``eval=humaneval`` (HumanEval pass@k, sandboxed; keys ``eval.humaneval.*``) and
+``eval=[bfcl,humaneval]`` (both, one model load; `build_tasks` reads ``eval.tasks``).
+
+The evaluation app: compose ``conf/evaluate.yaml``, read the tasks' data (``eval`` group; BFCL v4
 single-turn by default), load the model through DeepSpeed exactly as training does (so ZeRO-3
 shards a model too big for one device, and one CPU process runs the same code as eight GPUs),
 generate greedy answers with every rank taking an equal share of the entries, gather the graded
-rows on rank 0, and write the task's files (``bfcl_scores.json``, ``bfcl_results.jsonl``) plus
-``metrics.jsonl`` / ``summary.json`` into ``hydra.run.dir``. With ``logger=wandb`` the scores go
-to the W&B summary and the failed entries to a W&B table. Runs under ``torchrun`` as it is.
+rows on rank 0, and write each task's files (``bfcl_scores.json``, ``bfcl_results.jsonl``;
+``humaneval_scores.json``, ``humaneval_results.jsonl``) plus ``metrics.jsonl`` (one row, step 0,
+every task's metrics) / ``summary.json`` into ``hydra.run.dir``. With ``logger=wandb`` the scores
+go to the W&B summary and each task's failures to a W&B table. Runs under ``torchrun`` as it is.
 
 What differs from `funcall.train`: no optimizer (DeepSpeed runs the model for inference only:
 ZeRO-1/2 shard nothing without optimizer state, so they run as stage 0, and ZeRO-3 drops its
@@ -24,7 +28,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from funcall.train import CONF_DIR, logged_config
-from funcall.utils.errors import exit_on_user_error
+from funcall.utils.errors import ConfigError, exit_on_user_error
 from funcall.utils.hydra_setup import (
     quiet_libraries,
     register_resolvers,
@@ -54,6 +58,28 @@ def inference_ds_config(ds: dict) -> dict:
     return ds
 
 
+def build_tasks(cfg: DictConfig) -> list:
+    """The selected tasks, in selection order. ``eval.tasks`` maps each name to the config node
+    holding its keys (``eval`` for BFCL, ``eval.humaneval`` for HumanEval); a task whose keys sit
+    at ``eval`` itself does not receive ``tasks`` or the other tasks' nodes."""
+    from funcall.utils.instantiate import instantiate
+
+    where = dict(cfg.eval.get("tasks") or {})
+    if not where:
+        raise ConfigError("eval.tasks is empty: pick a task with eval=bfcl, eval=humaneval or eval=[bfcl,humaneval]")
+    nested = {path.split(".", 1)[1].split(".")[0] for path in where.values() if path.startswith("eval.")}
+    tasks = []
+    for name, path in where.items():
+        node = OmegaConf.select(cfg, path)
+        if node is None:
+            raise ConfigError(f"eval.tasks.{name}={path}: no such config node")
+        if path == "eval":
+            node = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
+                    if k != "tasks" and k not in nested}
+        tasks.append(instantiate(node, _key=path))
+    return tasks
+
+
 @exit_on_user_error
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     import deepspeed
@@ -70,8 +96,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from funcall.utils.instantiate import instantiate
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    task = instantiate(cfg.eval, _key="eval")
-    n_entries = task.load()  # config and data first: fail before anything heavy
+    tasks = build_tasks(cfg)
+    sizes = [task.load() for task in tasks]  # config and data first: fail before anything heavy
     quiet_libraries()
     dist = init_distributed()
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
@@ -81,30 +107,37 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     engine, *_ = deepspeed.initialize(model=model, config=ds_config)
     engine.eval()
     generator = HFEngine(engine.module, tokenizer, zero3=stage == 3, gather=bool(cfg.zero3_gather),
-                         batch_size=int(cfg.eval.get("batch_size", 64)))
+                         batch_size=max(int(getattr(task, "batch_size", 64)) for task in tasks))
     log = RunLog(run_dir, dist.is_main, instantiate(cfg.logger, _key="logger") if dist.is_main else None)
     log.start(logged_config(cfg))
 
-    progress = None
-    if dist.is_main:
-        from tqdm.auto import tqdm
+    metrics: dict = {}
+    reports = []
+    meta = {"model": model_path, "world_size": dist.world_size, "zero_stage": stage}
+    t_all = time.time()
+    for task, n_entries in zip(tasks, sizes):
+        progress = None
+        if dist.is_main:
+            from tqdm.auto import tqdm
 
-        progress = tqdm(total=len(range(0, n_entries, dist.world_size)), desc=task.name, dynamic_ncols=True)
-    t_start = time.time()
-    rows = task.run(generator, tokenizer, dist, context_length=getattr(model.config, "max_position_embeddings", None),
-                    progress=progress)
-    if progress is not None:
-        progress.close()
-    rows = [row for part in all_gather_objects(rows) for row in part]
-    wall_s = time.time() - t_start
+            progress = tqdm(total=len(range(0, n_entries, dist.world_size)), desc=task.name, dynamic_ncols=True)
+        t_start = time.time()
+        rows = task.run(generator, tokenizer, dist, context_length=getattr(model.config, "max_position_embeddings", None),
+                        progress=progress)
+        if progress is not None:
+            progress.close()
+        rows = [row for part in all_gather_objects(rows) for row in part]
+        if dist.is_main:
+            report = task.report(rows, run_dir, {**meta, "wall_s": round(time.time() - t_start, 3)})
+            print(report.table, flush=True)
+            metrics.update(report.metrics)
+            reports.append((task, report))
     summary: dict = {}
     if dist.is_main:
-        meta = {"model": model_path, "world_size": dist.world_size, "zero_stage": stage, "wall_s": round(wall_s, 3)}
-        report = task.report(rows, run_dir, meta)
-        print(report.table, flush=True)
-        log.log(report.metrics, step=0)
-        log.table(f"{task.name}/failures", report.failure_columns, report.failure_rows, step=0)
-        summary = {**report.metrics, **meta}
+        log.log(metrics, step=0)
+        for task, report in reports:
+            log.table(f"{task.name}/failures", report.failure_columns, report.failure_rows, step=0)
+        summary = {**metrics, **meta, "tasks": [task.name for task in tasks], "wall_s": round(time.time() - t_all, 3)}
         log.summary(summary)
         print(f"results in {run_dir}", flush=True)
     log.close()
