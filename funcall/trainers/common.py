@@ -88,6 +88,7 @@ class Setup:
     first_step_ids: list | None = None  # this rank's example ids of its first step, for the summary
     eval_seconds: float = 0.0  # time spent evaluating, which `trainer.max_wall_s` does not count
     notes: dict = field(default_factory=dict)  # extra summary.json entries (e.g. the warm-start path)
+    humaneval: Any = None  # funcall.eval.forgetting.HumanEvalDuringTraining when humaneval.every > 0
 
     def out_of_time(self, t_start: float) -> bool:
         """``trainer.max_wall_s`` reached (training time only; evaluations excluded)."""
@@ -111,15 +112,22 @@ class Setup:
     def last_checkpoint(self) -> str | None:
         return checkpoint.latest_tag(self.run.run_dir)
 
-    def evaluate(self, step: int) -> dict[str, float]:
-        if self.heldout is None:
-            return {}
+    def evaluate(self, step: int, heldout: bool = True, humaneval: bool = True) -> dict[str, float]:
+        """The held-out AST evaluation and, when configured, HumanEval (the forgetting check)."""
+        metrics: dict[str, float] = {}
+        samples: list[dict] = []
         t0 = time.time()
-        metrics, samples = self.heldout(self.rollout_engine())
+        if heldout and self.heldout is not None:
+            metrics, samples = self.heldout(self.rollout_engine())
+        if humaneval and self.humaneval is not None:
+            metrics.update(self.humaneval(self.rollout_engine(), step))
         self.eval_seconds += time.time() - t0
+        if not metrics:
+            return {}
         self.run.log.log(metrics, step)
-        self.run.log.table("eval/samples", ["id", "category", "completion", "reward"],
-                           [[s["id"], s["category"], s["completion"], s["reward"]] for s in samples[:32]], step)
+        if samples:
+            self.run.log.table("eval/samples", ["id", "category", "completion", "reward"],
+                               [[s["id"], s["category"], s["completion"], s["reward"]] for s in samples[:32]], step)
         return metrics
 
     def save(self, step: int, trainer_state: dict | None = None) -> None:
@@ -130,8 +138,10 @@ class Setup:
         t = self.trainer
         if t.save_every and step % t.save_every == 0 and step < t.max_steps:
             self.save(step, trainer_state)
-        if t.eval_every and step % t.eval_every == 0 and step < t.max_steps:
-            self.evaluate(step)
+        ast_due = bool(t.eval_every) and step % t.eval_every == 0
+        humaneval_due = self.humaneval is not None and self.humaneval.due(step)
+        if (ast_due or humaneval_due) and step < t.max_steps:
+            self.evaluate(step, heldout=ast_due, humaneval=humaneval_due)
 
     def finish(self, step: int, wall_s: float, trainer_state: dict | None = None) -> dict:
         run = self.run
@@ -188,10 +198,13 @@ def setup_engine(cfg: DictConfig, run: RunContext, trainer, wrap: Callable, tota
     if held_out:  # evaluated at the end always, and every eval_every steps
         heldout = HeldOutEval(held_out, tokenizer, style, run.dist, trainer.eval_max_new_tokens,
                               trainer.eval_batch_size)
+    from funcall.eval.forgetting import build as build_humaneval
+
     return Setup(run=run, trainer=trainer, engine=engine, model=model, model_prefix=model_prefix,
                  tokenizer=tokenizer, style=style, train=train,
                  sampler=GlobalSampler(len(train), seed=int(cfg.seed)), heldout=heldout,
-                 start_step=start_step, zero_stage=zero_stage(ds_config))
+                 start_step=start_step, zero_stage=zero_stage(ds_config),
+                 humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir))
 
 
 def local_param_count(module: torch.nn.Module) -> int:
