@@ -203,9 +203,8 @@ class Sandbox:
         layers = self.isolation
         missing = [layer for layer in STRONG_LAYERS if layer not in layers]
         if self.require_isolation and missing:
-            raise SandboxError(f"sandbox: no {', '.join(missing)} isolation here (it needs root on Linux); "
-                               f"layers available: {layers}. Allow rlimits-only execution with "
-                               f"sandbox.require_isolation=false")
+            raise SandboxError(f"no {', '.join(missing)} isolation here (it needs root on Linux; layers available: "
+                               f"{layers}); set require_isolation=false to run with rlimits and a socket guard only")
         return layers
 
     # -- running --------------------------------------------------------------------------------
