@@ -11,7 +11,8 @@ import funcall.train  # noqa: F401 - registers the resolvers the config uses
 from conftest import REPO
 
 CONF = REPO / "conf"
-GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", "eval"))  # eval/: evaluate.yaml's (tests/test_evaluate.py)
+# eval/ and judge/ belong to the evaluate.yaml and prepare_data.yaml apps (tests/test_evaluate.py, test_prepare_*.py)
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", "eval", "judge"))
 
 
 def compose_with(overrides: list[str]):
