@@ -90,17 +90,47 @@ def category_of(calls: list[dict], n_tools: int) -> str:
     return "parallel" if len({c["name"] for c in calls}) == 1 else "parallel_multiple"
 
 
-def example_from_xlam(row: object, where: str) -> Example:
+def xlam_calls(answers: object, where: str, field: str = "answers") -> list[dict]:
+    """The calls of an xLAM ``answers`` field, read strictly: a DataError for anything that is not
+    a list of ``{"name": str, "arguments": object}`` (``arguments`` may be a JSON object string).
+    ``field`` names the field in messages."""
+    calls = []
+    for i, ans in enumerate(_json_field({field: answers}, field, where)):
+        if not isinstance(ans, dict) or not isinstance(ans.get("name"), str):
+            raise DataError(f"{where}: {field}[{i}] needs a string 'name'")
+        args = ans.get("arguments", {})
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                raise DataError(f"{where}: {field}[{i}].arguments is not valid JSON") from None
+        if not isinstance(args, dict):
+            raise DataError(f"{where}: {field}[{i}].arguments must be an object, got {type(args).__name__}")
+        calls.append({"name": ans["name"], "arguments": args})
+    return calls
+
+
+def example_from_xlam(row: object, where: str, keep_raw_answers: bool = False) -> Example:
+    """``keep_raw_answers=False`` (training loaders): a non-object ``arguments`` becomes ``{}``.
+    ``keep_raw_answers=True`` (the data pipeline): answers are read strictly (`xlam_calls`); when
+    they cannot be, the example has no calls and ``meta`` keeps ``raw_answers`` (the field as
+    given) and ``answer_error`` (why), so the pipeline can reject it as an unparseable answer."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object")
     if not isinstance(row.get("query"), str):
         raise DataError(f"{where}: missing field 'query'")
     tools = [tool_from_xlam(t, where) for t in _json_field(row, "tools", where)]
-    calls = []
-    for i, ans in enumerate(_json_field(row, "answers", where)):
-        if not isinstance(ans, dict) or not isinstance(ans.get("name"), str):
-            raise DataError(f"{where}: answers[{i}] needs a string 'name'")
-        args = ans.get("arguments", {})
-        calls.append({"name": ans["name"], "arguments": args if isinstance(args, dict) else {}})
+    calls, meta = [], {}
+    if keep_raw_answers:
+        try:
+            calls = xlam_calls(row.get("answers"), where)
+        except DataError as exc:
+            meta = {"raw_answers": row.get("answers"), "answer_error": str(exc)}
+    else:
+        for i, ans in enumerate(_json_field(row, "answers", where)):
+            if not isinstance(ans, dict) or not isinstance(ans.get("name"), str):
+                raise DataError(f"{where}: answers[{i}] needs a string 'name'")
+            args = ans.get("arguments", {})
+            calls.append({"name": ans["name"], "arguments": args if isinstance(args, dict) else {}})
     return Example(id=str(row.get("id", where)), tools=tools, messages=[{"role": "user", "content": row["query"]}],
-                   calls=calls, reasoning=row.get("reasoning"), category=category_of(calls, len(tools)))
+                   calls=calls, reasoning=row.get("reasoning"), category=category_of(calls, len(tools)), meta=meta)
