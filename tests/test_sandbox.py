@@ -3,8 +3,9 @@
 Every test runs real programs in real sandboxes (no mocks). The hostile ones need the isolation a
 root Linux machine gives (namespaces + throw-away uid), which CI has; elsewhere they are skipped,
 because without it the sandbox is only rlimits and a fork bomb or `rm -rf` would reach your files.
-After each hostile run we check that no process of a throw-away uid is left, and the repository's
-`git status` is what it was.
+After each hostile run we check that no process of a throw-away uid is left, that this feature's
+files in the repository are byte for byte what they were, and that no path there belongs to a
+throw-away uid.
 """
 from __future__ import annotations
 
@@ -38,9 +39,16 @@ def throwaway_pids() -> list[int]:
     return pids
 
 
-def git_status() -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout
+def repo_state() -> dict:
+    """What a sandboxed program could have touched in the repository: the content of this feature's
+    own files (other people edit other files meanwhile), and any path a throw-away uid owns."""
+    import hashlib
+
+    ours = sorted([*(REPO / "conf" / "eval").glob("*.yaml"), *(REPO / "funcall" / "eval").glob("*.py"),
+                   REPO / "conf" / "evaluate.yaml", REPO / "setup.cfg"])
+    owned = [str(p) for top in ("conf", "funcall", "tests") for p in (REPO / top).rglob("*")
+             if p.lstat().st_uid >= 100000]
+    return {"hashes": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in ours}, "owned": owned}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +63,7 @@ def sandbox() -> Sandbox:
 @pytest.fixture
 def untouched():
     """The repository and the process table are the same after the test as before."""
-    before = git_status()
+    before = repo_state()
     assert throwaway_pids() == []
     yield
     for _ in range(50):  # the kernel reaps a killed namespace asynchronously
@@ -63,7 +71,7 @@ def untouched():
             break
         time.sleep(0.1)
     assert throwaway_pids() == [], "a sandboxed process outlived its run"
-    assert git_status() == before
+    assert repo_state() == before
 
 
 def run(box: Sandbox, code: str):

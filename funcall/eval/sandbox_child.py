@@ -10,7 +10,8 @@ init (PID 1 of the new PID namespace, still root, never runs untrusted code):
                              make every mount private (nothing propagates to the host), cover
                              /tmp, /var/tmp and /dev/shm with small private tmpfs, cover /root and
                              /home with an empty tmpfs (the interpreter's own folder is bound back
-                             read-only when it lives there), mount a /proc for the new PID namespace,
+                             read-only wherever it lives, the run's folder read-write), mount a
+                             /proc for the new PID namespace,
                              then fork the payload and wait for it;
 payload:                     resource limits (CPU seconds, address space, processes, file size,
                              open files, no core dumps), drop to a throw-away uid/gid with no
@@ -71,18 +72,20 @@ def _report(fd: int, data: dict) -> None:
         os.write(fd, (json.dumps(data) + "\n").encode())
 
 
-def _cover(path: str, keep: list[str], options: str, read_only: bool) -> None:
-    """Cover ``path`` with a fresh tmpfs; bind each of ``keep`` (folders under it) back at its own
-    place. The kept folders are opened first, so they are bound from the open descriptor."""
+def _cover(path: str, keep: list[str], writable: list[str], options: str, read_only: bool) -> None:
+    """Cover ``path`` with a fresh tmpfs; bind the folders of ``keep`` (read-only) and ``writable``
+    that lie under it back at their own place. They are opened first, so they are bound from the
+    open descriptor."""
     if not os.path.isdir(path):
         return
-    keep = [k for k in keep if k.startswith(path.rstrip("/") + "/")]
-    fds = [(k, os.open(k, os.O_RDONLY | os.O_DIRECTORY)) for k in keep]
+    under = (lambda k: k.startswith(path.rstrip("/") + "/"))
+    binds = [(k, False) for k in keep if under(k)] + [(k, True) for k in writable if under(k)]
+    fds = [(k, rw, os.open(k, os.O_RDONLY | os.O_DIRECTORY)) for k, rw in binds]
     _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options)
-    for target, fd in fds:
+    for target, rw, fd in fds:
         os.makedirs(target, exist_ok=True)
         _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
-        if read_only:
+        if not rw:
             _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
         os.close(fd)
     if read_only:
@@ -93,9 +96,9 @@ def _private_mounts(spec: dict) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # first: nothing below may reach the host
     work = os.getcwd()
     for hidden in spec["hide"]:  # the interpreter's folder comes back read-only
-        _cover(hidden, spec["keep"], "mode=0755,size=1m", read_only=True)
+        _cover(hidden, spec["keep"], [], "mode=0755,size=1m", read_only=True)
     for tmp in ("/tmp", "/var/tmp", "/dev/shm"):  # the program's own folder comes back writable
-        _cover(tmp, [work], f"mode=1777,size={spec['tmpfs_mb']}m", read_only=False)
+        _cover(tmp, spec["keep"], [work], f"mode=1777,size={spec['tmpfs_mb']}m", read_only=False)
     os.chdir(work)  # the folder now seen through its bind mount
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
