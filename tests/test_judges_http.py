@@ -132,6 +132,17 @@ def test_concurrency_is_bounded():
     assert server.max_in_flight == 3
 
 
+def test_extra_body_from_the_config_is_sent():
+    from omegaconf import OmegaConf
+
+    extra = OmegaConf.create({"chat_template_kwargs": {"enable_thinking": False}, "stop": ["</judge>"]})
+    with ChatServer(lambda r: Reply("<judge>True</judge>")) as server:
+        complete(judge_for(server, extra_body=extra, token_limit_field="max_completion_tokens"), question("q", max_tokens=9))
+    body = server.requests[0]
+    assert body["chat_template_kwargs"] == {"enable_thinking": False} and body["stop"] == ["</judge>"]
+    assert body["max_completion_tokens"] == 9 and "max_tokens" not in body
+
+
 def test_reasoning_content_comes_back_as_a_think_span():
     with ChatServer(lambda r: Reply("<judge>True</judge>", reasoning_content="weighing it up")) as server:
         reply = complete(judge_for(server), question("q"))

@@ -84,6 +84,10 @@ def test_pass_all_judge_keeps_sound_samples_and_rejects_every_broken_call(tmp_pa
     assert judge["prompt_tokens"] > 0 and judge["completion_tokens"] > 0 and judge["cache_hits"] == 0
     assert on_disk["wall_s"] > 0 and on_disk["config"]["judge"]["api_key_env"] is None
 
+    from funcall.data.files import jsonl_source
+
+    assert [e.id for e in jsonl_source(str(tmp_path / "train.jsonl"), eval_size=0).train()] == [row["id"] for row in kept]
+
     from datasets import load_from_disk
 
     dataset = load_from_disk(str(tmp_path / "dataset"))

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import os
 import random
+from collections.abc import Mapping, Sequence
 
 from funcall.judges.base import ChatRequest, Completion, JudgeError, JudgeStats, JudgeUnavailable
 
@@ -52,7 +53,7 @@ class OpenAIJudge:
         self.backoff_max_s = float(backoff_max_s)
         self.max_consecutive_failures = int(max_consecutive_failures)
         self.token_limit_field = token_limit_field
-        self.extra_body = dict(extra_body or {})
+        self.extra_body = _plain(extra_body or {})  # a Hydra DictConfig becomes JSON-ready dicts and lists
         self.stats = JudgeStats()
         self._consecutive_failures = 0
         self._loop = None
@@ -177,6 +178,14 @@ class _Retryable(Exception):
     def __init__(self, error: JudgeError):
         super().__init__(str(error))
         self.error = error
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or (isinstance(value, Sequence) and not isinstance(value, (str, bytes))):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _short(exc) -> str:
