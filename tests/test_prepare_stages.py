@@ -67,6 +67,15 @@ def test_a_sound_sample_asks_checks_2_4_then_teacher_then_3():
     assert result.example.reasoning == "x is 2." and result.reasoning_source == "teacher"
 
 
+def test_an_unreadable_answer_no_check_rewrites_is_left_for_the_ast_stage():
+    judge = ScriptedJudge(passing)
+    s = sample([])
+    s.answer_error, s.raw_answer = "answers is not valid JSON", '[{"name": "f", "arguments": {'
+    result = run_stage(judge, s)
+    assert isinstance(result, Sample) and judge.asked == ["query_tools", "calls", "format"]  # no teacher for it
+    assert asyncio.run(ASTStage().run(result)).reason == "unparseable_answer"
+
+
 def test_checks_can_be_switched_off():
     judge = ScriptedJudge(passing)
     run_stage(judge, sample([{"name": "f", "arguments": {"x": 2}}]), checks=("calls",), generate_reasoning=False)

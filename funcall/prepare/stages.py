@@ -12,7 +12,8 @@ LLMStage, per sample, in this order:
            or at once when the judge gives no readable, different correction);
   check 5  format (judged), the same way (`format_failed`). It is asked only of an answer that did not
            parse as given: a parsed answer is shown to the judge rendered by us, in the required format
-           by construction, so asking would only spend a request;
+           by construction, so asking would only spend a request. An answer that still does not parse
+           after checks 4-5 goes on as it is (no reasoning is written for it): the AST stage rejects it;
   reasoning  a sample without reasoning, or whose calls were regenerated (its reasoning argued for the
            old calls), gets reasoning from the teacher model: the content of its `<think>` span;
   check 3  reasoning (judged): does it lead to the answer? no -> rejected (`reasoning_failed`).
@@ -123,6 +124,8 @@ class LLMStage:
             if not verdict.ok:
                 raise _Failed("query_tools_failed", "the judge found the request not solvable with these tools")
         calls = await self._fix_calls(sample, calls)
+        if calls is None:  # still unreadable and no check rewrote it: nothing to reason towards (AST rejects it)
+            return sample
         if sample.regenerated:
             self._replace_calls(sample, calls)
             sample.notes.append(f"{self.name}:calls_regenerated")
