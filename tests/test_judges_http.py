@@ -54,13 +54,13 @@ def test_http_500s_are_retried_with_backoff_then_answered():
 
 
 def test_a_slow_reply_times_out_and_the_retry_is_answered():
-    script = lambda r: Reply("late", delay_s=1.5) if r.seen == 0 else Reply("<judge>False</judge>")  # noqa: E731
+    script = lambda r: Reply("late", delay_s=5.0) if r.seen == 0 else Reply("<judge>False</judge>")  # noqa: E731
     with ChatServer(script) as server:
-        judge = judge_for(server, timeout_s=0.3)
+        judge = judge_for(server, timeout_s=0.5, max_retries=4)
         t0 = time.time()
         reply = complete(judge, question("q"))
-    assert reply.text == "<judge>False</judge>" and time.time() - t0 < 1.4
-    assert judge.stats.retried == {"timeout": 1}
+    assert reply.text == "<judge>False</judge>" and time.time() - t0 < 4.0  # not held for the slow reply
+    assert judge.stats.retried["timeout"] >= 1 and judge.stats.failures == 0
 
 
 @pytest.mark.parametrize("reply,kind", [

@@ -145,8 +145,8 @@ def fault_script(request) -> Reply:
     task = task_of(request)
     shows = request.user.rsplit("Answer", 1)[-1]
     teacher = Reply("<think>The user wants the weather; the city comes from the request.</think>\n[calls]")
-    if marker == "slow" and request.seen == 0:
-        return Reply("<judge>True</judge>", delay_s=3.0)
+    if marker == "slow" and task == "query_tools" and request.seen == 0:
+        return Reply("<judge>True</judge>", delay_s=6.0)
     if marker == "http500" and request.seen < 2:
         return Reply(status=500)
     if marker == "down":
@@ -182,7 +182,7 @@ def test_judge_faults_end_each_sample_where_they_should(tmp_path):
     path.write_text("".join(json.dumps(row) + "\n" for row, _ in FAULT_ROWS))
     out = tmp_path / "out"
     with ChatServer(fault_script) as server:
-        report = prepare(out, f"input.path={path}", *judge_at(server, "judge.timeout_s=1.0", "judge.max_retries=2"),
+        report = prepare(out, f"input.path={path}", *judge_at(server, "judge.timeout_s=2.0", "judge.max_retries=2"),
                          "pipeline.max_rounds=2", "pipeline.attempts=3")
     assert outcome_by_id(out) == {row["id"]: expected for row, expected in FAULT_ROWS}
     kept = {row["id"]: row for row in read_jsonl(out / "train.jsonl")}
@@ -207,7 +207,7 @@ def test_judge_faults_end_each_sample_where_they_should(tmp_path):
     assert asked("garbage", "query_tools") == 3  # pipeline.attempts
     assert asked("down") == 3  # 1 + judge.max_retries
     judge = report["judge"]
-    assert judge["retried"]["http_500"] == 4 * 2 and judge["retried"]["timeout"] >= 4
+    assert judge["retried"]["http_500"] == 4 * 2 and judge["retried"]["timeout"] >= 1
     assert judge["errors"] == {"http_503": 1, "bad_response": 1}
     assert judge["unparseable"] >= 3 + 1 + 3
     assert report["stages"]["llm"]["notes"]["calls_regenerated"] == 4  # r3, r4, r15, r16 (r6 never passed)

@@ -27,7 +27,7 @@ WRONG = "<think>city is Rome</think><answer>[get_weather(city='Rome')]</answer>"
 def grader(request) -> Reply:
     reply = request.user.split("Reply:\n", 1)[1]
     if "slow" in reply:
-        return Reply("<score>1.0</score>", delay_s=3.0)
+        return Reply("<score>1.0</score>", delay_s=6.0)
     if "garbage" in reply:
         return Reply("It is fine, I suppose.")
     if "broken" in reply:
@@ -60,13 +60,13 @@ def test_scores_completions_given_tools_request_and_reference():
 def test_failures_and_timeouts_are_none_or_on_failure():
     completions = [RIGHT, "garbage", "broken", "slow"]
     with ChatServer(grader) as server:
-        reward = reward_for(server, timeout_s=1.0, attempts=2)
+        reward = reward_for(server, timeout_s=2.0, attempts=2)
         t0 = time.time()
         scores = reward(["Weather in Oslo?"] * 4, completions, **columns(4))
         elapsed = time.time() - t0
         assert scores == [1.0, None, None, None] and reward.last_failures == 3
-        assert elapsed < 2.5  # the slow reply does not hold the batch beyond timeout_s
-        floor = reward_for(server, timeout_s=1.0, attempts=2, on_failure=0.0)
+        assert elapsed < 4.5  # the slow reply does not hold the batch beyond timeout_s
+        floor = reward_for(server, timeout_s=2.0, attempts=2, on_failure=0.0)
         assert floor(["q"] * 2, [WRONG, "garbage"], **columns(2)) == [0.25, 0.0]
     assert server.count(lambda r: "garbage" in r.user) == 2 + 2  # attempts=2, in each of the two rewards
 
