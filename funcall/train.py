@@ -12,6 +12,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from funcall.utils.errors import exit_on_user_error
@@ -32,6 +33,18 @@ def logged_config(cfg: DictConfig) -> dict:
     return data
 
 
+def label_sweep_job(wandb) -> None:
+    """In a ``-m`` sweep: W&B group = the sweep (unless set), tags += this job's overrides."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    wandb.group = wandb.group or Path(hydra_cfg.sweep.dir).name
+    wandb.tags = list(wandb.tags) + [o.lstrip("+~") for o in hydra_cfg.overrides.task][:64]
+
+
 @exit_on_user_error
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from funcall.logging.run_log import RunLog
@@ -46,6 +59,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
     seed_everything(int(cfg.seed) + dist.rank)
     wandb = instantiate(cfg.logger, _key="logger") if dist.is_main else None
+    if wandb is not None:
+        label_sweep_job(wandb)
     ctx = RunContext(run_dir=run_dir, dist=dist, log=RunLog(run_dir, dist.is_main, wandb), config=logged_config(cfg))
     trainer = instantiate(cfg.trainer, _key="trainer")
     try:

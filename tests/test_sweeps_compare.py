@@ -1,0 +1,85 @@
+"""A two-job `-m` multirun of a tiny experiment, and `funcall.compare` on its run dirs."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+def test_two_job_multirun_then_compare(tmp_path):
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "funcall.train", "-m", "+experiment=sft", "trainer.max_steps=4", "seed=1,2",
+           "trainer.eval_size=4", "trainer.eval_max_new_tokens=8", "trainer.micro_batch_size=4",
+           f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p.parent for p in sweep.rglob("summary.json"))
+    assert [j.name for j in jobs] == ["+experiment=sft,seed=1,trainer.eval_max_new_tokens=8,trainer.eval_size=4,"
+                                      "trainer.max_steps=4,trainer.micro_batch_size=4",
+                                      "+experiment=sft,seed=2,trainer.eval_max_new_tokens=8,trainer.eval_size=4,"
+                                      "trainer.max_steps=4,trainer.micro_batch_size=4"]
+    for job in jobs:  # one finished W&B run per job, tagged with the job's overrides
+        runs = list((job / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1
+        assert json.loads((job / "summary.json").read_text())["steps"] == 4
+    out = tmp_path / "cmp"
+    proc = subprocess.run([sys.executable, "-m", "funcall.compare", str(sweep), "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    table = (out / "comparison.md").read_text()
+    assert "| run | seed |" in table  # the only override that differs
+    rows = [line for line in table.splitlines() if line.startswith("| +experiment=sft,seed=")]
+    assert [row.split(" | ")[1] for row in rows] == ["1", "2"]
+    assert "Seeds pooled" in table and "| same settings | 2 |" in table
+    assert (out / "comparison.png").stat().st_size > 10_000
+
+
+def test_compare_refuses_a_folder_without_runs(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "funcall.compare", str(tmp_path), "--out", str(tmp_path / "o")],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode != 0 and "no run directories" in proc.stderr
+
+
+SWEEPS = {"entropy_coef": {"advantage.coef": "0.0,0.2,0.4,0.8", "seed": "1,2,3"},
+          "advantage": {"advantage": "grpo,dr_grpo,entropy_grpo", "seed": "1,2,3"},
+          "group_size": {"rollout.num_generations": "4,8,16"},
+          "srml_alpha": {"+srml_variant": "ce,alpha_0.3,alpha_0.5,alpha_0.7,learnable"}}
+
+
+def sweep_cli(name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "funcall.train", "--config-dir", "sweeps", "--config-name", name,
+                           *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_sweep_configs_compose_with_their_grids(name):
+    hydra_cfg = sweep_cli(name, "--cfg", "hydra")
+    assert hydra_cfg.returncode == 0, hydra_cfg.stderr[-2000:]
+    for key, values in SWEEPS[name].items():
+        assert f"{key}: {values}" in hydra_cfg.stdout
+    job = sweep_cli(name, "--cfg", "job", "--resolve")
+    assert job.returncode == 0, job.stderr[-2000:]
+    assert f"group: {name}" in job.stdout
+
+
+SHORT = {"entropy_coef": ["hydra.sweeper.params.seed=1"], "advantage": ["hydra.sweeper.params.seed=1"],
+         "group_size": [], "srml_alpha": []}
+RL_SHORT = ["trainer.max_steps=2", "trainer.prompts_per_step=2", "rollout.max_new_tokens=16",
+            "trainer.eval_size=4", "trainer.eval_max_new_tokens=8", "trainer.warm_start.steps=10",
+            "trainer.warm_start.eval_size=4", "trainer.micro_batch_size=8", "logger=none"]
+SFT_SHORT = ["trainer.max_steps=3", "trainer.eval_size=4", "trainer.eval_max_new_tokens=8",
+             "trainer.micro_batch_size=4", "logger=none"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_each_sweep_runs_short_on_the_tiny_default(name, tmp_path):
+    extra = SFT_SHORT if name == "srml_alpha" else RL_SHORT
+    proc = sweep_cli(name, "-m", *SHORT[name], *extra, f"hydra.sweep.dir={tmp_path}", timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = {"entropy_coef": 4, "advantage": 3, "group_size": 3, "srml_alpha": 5}[name]
+    assert len(list(tmp_path.rglob("summary.json"))) == expected
