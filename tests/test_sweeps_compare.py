@@ -83,3 +83,18 @@ def test_each_sweep_runs_short_on_the_tiny_default(name, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = {"entropy_coef": 4, "advantage": 3, "group_size": 3, "srml_alpha": 5}[name]
     assert len(list(tmp_path.rglob("summary.json"))) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher,world", [("local_2ranks", 2), ("cpu_parallel", 1)])
+def test_sweep_launchers(launcher, world, tmp_path):
+    """submitit (the Slurm path, here with its local executor): each job's 2 tasks are 2 ranks;
+    joblib: jobs in parallel processes, each its own world."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "funcall.train", "-m", "--config-dir", "sweeps", "--config-name", "srml_alpha",
+         f"hydra/launcher={launcher}", "+srml_variant=ce,alpha_0.5", *SFT_SHORT,
+         f"hydra.sweep.dir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=1200,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.rglob("summary.json"))]
+    assert len(summaries) == 2 and all(s["world_size"] == world and s["steps"] == 3 for s in summaries)

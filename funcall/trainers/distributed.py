@@ -3,7 +3,8 @@
 Every run, even a single process started with plain ``python``, goes through
 ``deepspeed.init_distributed`` and ``deepspeed.initialize``, so what is tested on one CPU
 process is what runs on eight GPUs. Without a launcher we fill in the environment a launcher
-would set (rank 0 of 1, a free local port). On the CPU the backend is gloo (the CPU build of
+would set (rank 0 of 1, a free local port); under a submitit launcher (Slurm) the tasks of a job
+find their ranks from submitit's environment. On the CPU the backend is gloo (the CPU build of
 torch has no NCCL); on GPUs it is NCCL.
 """
 from __future__ import annotations
@@ -43,6 +44,11 @@ def device() -> torch.device:
 def init_distributed() -> DistInfo:
     """Start (or join) the process group; safe to call more than once."""
     if not dist.is_initialized():
+        if "RANK" not in os.environ and os.environ.get("SUBMITIT_EXECUTOR"):
+            # a Slurm (or submitit_local) task of a multi-task job: rank and rendezvous from submitit
+            from submitit.helpers import TorchDistributedEnvironment
+
+            TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         if "RANK" not in os.environ:
             os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
                               MASTER_PORT=os.environ.get("MASTER_PORT") or str(free_port()))
