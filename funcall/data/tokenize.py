@@ -61,9 +61,15 @@ def encode_sft(tokenizer, example: Example, style: PromptStyle, max_length: int)
 
 
 def collate_sft(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad into tensors. ``labels`` are the next-token targets, already shifted: position
-    t holds token t+1 (IGNORE on prompt and padding), ``spans`` likewise; so a loss reads
-    ``logits[:, t]`` against ``labels[:, t]`` with no further shifting."""
+    """Left-pad into tensors, so every sequence ends at the last column.
+
+    ``labels`` are the next-token targets, already shifted: position t holds token t+1 (IGNORE
+    on prompt and padding), ``spans`` likewise, so a loss reads ``logits[:, t]`` against
+    ``labels[:, t]``. Left padding puts every target in the last ``target_width`` columns, so
+    the model computes logits for those columns only (``logits_to_keep``): the prompt's logits,
+    two thirds of all positions here, are never built. ``position_ids`` count real tokens from 0,
+    as generation does with the same padding.
+    """
     width = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -71,11 +77,14 @@ def collate_sft(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     spans = torch.zeros((len(batch), width), dtype=torch.long)
     for i, e in enumerate(batch):
         n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        mask[i, :n] = 1
+        ids[i, width - n:] = torch.tensor(e.input_ids)
+        mask[i, width - n:] = 1
         tgt = torch.tensor(e.input_ids[1:])
         sp = torch.tensor(e.spans[1:])
         keep = sp != PROMPT
-        labels[i, : n - 1] = torch.where(keep, tgt, torch.full_like(tgt, IGNORE))
-        spans[i, : n - 1] = sp
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "spans": spans}
+        labels[i, width - n: width - 1] = torch.where(keep, tgt, torch.full_like(tgt, IGNORE))
+        spans[i, width - n: width - 1] = sp
+    has_target = (labels != IGNORE).any(dim=0).nonzero()
+    target_width = width - int(has_target[0]) if len(has_target) else 1
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0),
+            "labels": labels[:, -target_width:], "spans": spans[:, -target_width:]}

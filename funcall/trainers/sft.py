@@ -45,8 +45,10 @@ class SFTModule(nn.Module):
         self.model = model
         self.loss = loss
 
-    def forward(self, input_ids, attention_mask, labels, spans):
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    def forward(self, input_ids, attention_mask, position_ids, labels, spans):
+        # labels/spans cover the last columns only (see collate_sft): logits for those alone
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                            use_cache=False, logits_to_keep=labels.shape[1]).logits
         return self.loss(token_nll(logits, labels), spans)
 
 

@@ -1,0 +1,61 @@
+"""Tokenisation: span labels, left-padded SFT batches, and a loss equal to a plain unpadded CE."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from funcall.data.prompts import PromptStyle
+from funcall.data.spans import CALL, IGNORE, PROMPT, THINK
+from funcall.data.synthetic import SyntheticTask
+from funcall.data.tokenize import collate_sft, encode_sft
+from funcall.losses.ce import CrossEntropyLoss
+from funcall.trainers.sft import SFTModule
+
+STYLE = PromptStyle(answer_format="think_answer", tool_style="compact")
+
+
+def test_spans_mark_reasoning_and_call_tokens(tiny_model_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    ex = SyntheticTask(seed=0).train()[4]
+    enc = encode_sft(tok, ex, STYLE, max_length=1000)
+    assert set(enc.spans[: enc.prompt_len]) == {PROMPT}
+    think = tok.decode([t for t, s in zip(enc.input_ids, enc.spans) if s == THINK])
+    call = tok.decode([t for t, s in zip(enc.input_ids, enc.spans) if s == CALL])
+    assert think == f"<think>{ex.reasoning}</think>"
+    assert call.startswith("<answer>[") and call.endswith("]</answer><|im_end|>")
+    assert enc.spans[enc.prompt_len:] == sorted(enc.spans[enc.prompt_len:])  # think, then call
+    short = encode_sft(tok, ex, STYLE, max_length=enc.prompt_len + 3)
+    assert short.truncated and len(short.input_ids) == enc.prompt_len + 3
+
+
+def test_left_padded_batch_keeps_targets_in_the_last_columns(tiny_model_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    encs = [encode_sft(tok, e, STYLE, 1000) for e in SyntheticTask(seed=0).train()[:3]]
+    batch = collate_sft(encs, tok.pad_token_id)
+    width = batch["input_ids"].shape[1]
+    k = batch["labels"].shape[1]
+    for i, e in enumerate(encs):
+        n = len(e.input_ids)
+        assert batch["input_ids"][i, width - n:].tolist() == e.input_ids
+        assert batch["position_ids"][i, width - n:].tolist() == list(range(n))
+        targets = [t for t, s in zip(e.input_ids[1:], e.spans[1:]) if s != PROMPT]
+        assert [t for t in batch["labels"][i].tolist() if t != IGNORE] == targets
+    assert k == max(len(e.input_ids) - e.prompt_len for e in encs) + 1  # the longest target and one more
+
+
+def test_sft_module_loss_equals_plain_ce_on_unpadded_sequences(tiny_model_dir):
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    encs = [encode_sft(tok, e, STYLE, 1000) for e in SyntheticTask(seed=0).train()[:4]]
+    with torch.no_grad():
+        loss, _ = SFTModule(model, CrossEntropyLoss())(**collate_sft(encs, tok.pad_token_id))
+        total, count = 0.0, 0
+        for e in encs:
+            logits = model(input_ids=torch.tensor([e.input_ids])).logits[0, :-1]
+            nll = F.cross_entropy(logits, torch.tensor(e.input_ids[1:]), reduction="none")
+            mask = torch.tensor(e.spans[1:]) != PROMPT
+            total += nll[mask].sum().item()
+            count += int(mask.sum())
+    assert abs(loss.item() - total / count) < 1e-4
