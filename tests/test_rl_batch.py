@@ -49,3 +49,22 @@ def test_micro_batches_sort_by_length_and_cover_each_row_once():
     micros = micro_batches(prompts, completions, torch.tensor([0, 1, 2, 3]), 2, pad_id=0)
     assert [rows.tolist() for rows, _ in micros] == [[1, 2], [0, 3]]
     assert micros[0][1].input_ids.shape[1] == 3 + 1  # padded to its own rows only
+
+
+def test_generation_stats_match_a_teacher_forced_pass(tiny_model_dir):
+    from funcall.rollout.hf import HFEngine
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = [tok("get weather in Paris", add_special_tokens=False)["input_ids"], [11, 12, 13]]
+    rollouts = HFEngine(model, tok).generate(prompts, num_samples=2, max_new_tokens=12, temperature=0.7,
+                                             with_stats=True)
+    batch = build_batch([p for p in prompts for _ in range(2)], rollouts.ids, pad_id=tok.pad_token_id)
+    with torch.no_grad():
+        logps, entropy = token_logps_and_entropy(model, batch, temperature=0.7)
+    for i, ids in enumerate(rollouts.ids):
+        n = len(ids)
+        assert n == len(rollouts.logps[i]) == len(rollouts.entropies[i]) > 0
+        assert torch.allclose(torch.tensor(rollouts.logps[i]), logps[i, :n], atol=1e-4)
+        assert torch.allclose(torch.tensor(rollouts.entropies[i]), entropy[i, :n], atol=1e-4)

@@ -2,7 +2,10 @@
 
 Trainers and evaluators depend only on this Protocol. `funcall.rollout.hf.HFEngine` implements
 it with Hugging Face ``generate`` on the training engine's own weights; an inference server
-(vLLM, SGLang) can implement it too: ``generate`` must return, for every prompt and sample, the
+(vLLM, SGLang) can implement it too (a sketch of a vLLM engine: generate with
+``SamplingParams(n=num_samples, temperature, top_p, max_tokens, logprobs=0)``, return the token
+ids and their log-probs, ``None`` for stats it lacks, and in ``sync_weights`` load the policy's
+gathered state dict into the vLLM worker's model): ``generate`` must return, for every prompt and sample, the
 completion's token ids ending with the EOS token when the model stopped (the trainer scores
 the EOS so the policy learns to stop), and ``sync_weights`` must push the policy's current
 weights to the server before each rollout phase.
@@ -14,8 +17,14 @@ from typing import Protocol
 
 class RolloutEngine(Protocol):
     def generate(self, prompts: list[list[int]], *, max_new_tokens: int, num_samples: int = 1,
-                 temperature: float = 1.0, top_p: float = 1.0, greedy: bool = False) -> list[list[int]]:
-        """Completions for each prompt, ``num_samples`` per prompt, grouped by prompt."""
+                 temperature: float = 1.0, top_p: float = 1.0, greedy: bool = False,
+                 with_stats: bool = False):
+        """Completions for each prompt, ``num_samples`` per prompt, grouped by prompt.
+
+        With ``with_stats`` a `funcall.rollout.hf.Rollouts` (ids plus, per token, the log-prob
+        and the entropy under ``softmax(logits / temperature)``); an engine that cannot report
+        them returns ``None`` and the trainer recomputes them with a forward pass.
+        """
         ...
 
     def sync_weights(self) -> None:

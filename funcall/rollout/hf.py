@@ -10,12 +10,58 @@ lock-step even when their completions differ in length.
 Prompts are sorted by length before batching, so each left-padded batch wastes little. Every
 rank must call `generate` the same number of times under ZeRO-3 (the gather is collective);
 callers give every rank the same number of prompts.
+
+With ``with_stats=True`` the engine also returns, for every generated token, its log-prob and
+the entropy of the distribution it was drawn from, both under ``softmax(logits / temperature)``
+(the policy the trainer optimises). They are read off the logits ``generate`` computes anyway,
+by a logits processor that runs before temperature and top-p are applied, so an RL step needs
+no separate forward pass for its "old" log-probs and entropies. Sampling always uses the
+policy itself: a model's own generation defaults (repetition penalty, top-k) are switched off.
 """
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+
+@dataclass
+class Rollouts:
+    """Completions with, per generated token, its log-prob and the policy entropy there."""
+
+    ids: list[list[int]]
+    logps: list[list[float]]
+    entropies: list[list[float]]
+
+
+class _Recorder(LogitsProcessor):
+    """Records log-probs of sampled tokens and entropies under softmax(logits / temperature).
+
+    At each step it sees the raw logits (it runs before the warpers) and the tokens sampled so
+    far, so the log-prob of the token sampled at step t is read from step t's distribution,
+    kept for one step.
+    """
+
+    def __init__(self, temperature: float, start: int):
+        self.temperature = max(temperature, 1e-5)
+        self.start = start
+        self.previous: torch.Tensor | None = None
+        self.logps: list[torch.Tensor] = []
+        self.entropies: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.previous is not None:
+            self.take(input_ids[:, -1])
+        logp = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        self.entropies.append(-(logp.exp() * logp).sum(-1))
+        self.previous = logp
+        return scores
+
+    def take(self, tokens: torch.Tensor) -> None:
+        self.logps.append(self.previous.gather(-1, tokens[:, None]).squeeze(-1))
+        self.previous = None
 
 
 class HFEngine:
@@ -42,15 +88,18 @@ class HFEngine:
 
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], *, max_new_tokens: int, num_samples: int = 1,
-                 temperature: float = 1.0, top_p: float = 1.0, greedy: bool = False) -> list[list[int]]:
+                 temperature: float = 1.0, top_p: float = 1.0, greedy: bool = False,
+                 with_stats: bool = False) -> list[list[int]] | Rollouts:
         flat = [p for p in prompts for _ in range(num_samples)]
         order = sorted(range(len(flat)), key=lambda i: len(flat[i]))
         out: list[list[int]] = [[] for _ in flat]
+        logps: list[list[float]] = [[] for _ in flat]
+        ents: list[list[float]] = [[] for _ in flat]
         was_training = self.module.training
         self.module.eval()
         pad = self.tokenizer.pad_token_id
         kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=self.eos_ids,
-                      use_cache=True, synced_gpus=self.zero3 and not self.gather)
+                      use_cache=True, synced_gpus=self.zero3 and not self.gather, repetition_penalty=1.0)
         kwargs.update(do_sample=False) if greedy else kwargs.update(
             do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
         try:
@@ -64,12 +113,21 @@ class HFEngine:
                         ids[row, width - len(flat[i]):] = torch.tensor(flat[i])
                         mask[row, width - len(flat[i]):] = 1
                     device = next(self.module.parameters()).device
-                    gen = self.module.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
+                    recorder = _Recorder(1.0 if greedy else temperature, width) if with_stats else None
+                    gen = self.module.generate(
+                        input_ids=ids.to(device), attention_mask=mask.to(device),
+                        logits_processor=LogitsProcessorList([recorder]) if recorder else None, **kwargs)
+                    if recorder is not None and recorder.previous is not None:
+                        recorder.take(gen[:, -1])  # the last sampled token
                     for row, i in enumerate(idx):
                         out[i] = self._trim(gen[row, width:].tolist())
+                        if recorder is not None:
+                            n = len(out[i])
+                            logps[i] = [float(t[row]) for t in recorder.logps[:n]]
+                            ents[i] = [float(t[row]) for t in recorder.entropies[:n]]
         finally:
             self.module.train(was_training)
-        return out
+        return Rollouts(out, logps, ents) if with_stats else out
 
     def _trim(self, ids: list[int]) -> list[int]:
         """Cut after the first EOS (kept) and drop the padding after it."""

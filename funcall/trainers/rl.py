@@ -4,9 +4,11 @@ One step, on every rank for its share of ``trainer.prompts_per_step`` prompts:
 
 1. rollout: ``rollout.num_generations`` sampled completions per prompt (`funcall.rollout`);
 2. reward: decode, score with the configured reward(s) (TRL signature), unparseable -> floor;
-3. log-probs: one no-grad pass for the rollout policy's token log-probs and entropies (the
-   "old" policy of the ratio, and the entropy the entropy-guided advantage needs), and one
-   through the frozen reference model when ``loss.kl_coef > 0``;
+3. log-probs: the rollout policy's token log-probs and entropies (the "old" policy of the ratio,
+   and the entropy the entropy-guided advantage needs) are read off the logits generation
+   computed anyway (``trainer.recompute_logprobs=true`` recomputes them in a no-grad pass, for
+   engines that cannot report them); one pass through the frozen reference model when
+   ``loss.kl_coef > 0``;
 4. advantages: the ``advantage`` estimator on rewards grouped by prompt (all of a prompt's
    samples are on one rank, so groups need no communication);
 5. update: ``trainer.ppo_epochs`` passes over the rollout in ``trainer.mini_batches`` optimizer
@@ -54,7 +56,7 @@ class RLTrainer:
                  eval_every: int = 0, eval_at_start: bool = True, eval_size: int | None = None,
                  eval_max_new_tokens: int = 128, eval_batch_size: int = 64, export: bool = True,
                  precision: str = "auto", max_wall_s: float | None = None, table_every: int = 50,
-                 warm_start: dict | None = None, logprob_batch_size: int = 32):
+                 warm_start: dict | None = None, logprob_batch_size: int = 32, recompute_logprobs: bool = False):
         self.max_steps = max_steps
         self.prompts_per_step = prompts_per_step
         self.ppo_epochs = ppo_epochs
@@ -75,6 +77,7 @@ class RLTrainer:
         self.table_every = table_every
         self.warm_start = warm_start
         self.logprob_batch_size = logprob_batch_size
+        self.recompute_logprobs = recompute_logprobs
 
     # -- set-up -------------------------------------------------------------------------------
     def shape(self, cfg: DictConfig, world: int) -> tuple[int, int, int, int]:
@@ -163,8 +166,11 @@ class RLTrainer:
             setup.first_step_ids = [e.id for e in examples]
         prompts = [encode_prompt(tok, e, setup.style)[-self.max_length:] for e in examples]
         rollout.sync_weights()
-        completions = rollout.generate(prompts, num_samples=group, max_new_tokens=int(cfg_g.max_new_tokens),
-                                       temperature=float(cfg_g.temperature), top_p=float(cfg_g.top_p))
+        generated = rollout.generate(prompts, num_samples=group, max_new_tokens=int(cfg_g.max_new_tokens),
+                                     temperature=float(cfg_g.temperature), top_p=float(cfg_g.top_p),
+                                     with_stats=not self.recompute_logprobs)
+        stats = None if isinstance(generated, list) or generated is None else generated
+        completions = stats.ids if stats is not None else generated
         t_rollout = time.time() - t0
 
         t1 = time.time()
@@ -185,7 +191,10 @@ class RLTrainer:
             cmask[i, : len(c)] = 1
         think = span_masks(tok, completions, texts, width)
         everyone = micro_batches(prompts_n, completions, torch.arange(n), self.logprob_batch_size, tok.pad_token_id)
-        old_logps, entropy = self.no_grad_pass(engine, everyone, n, width, with_entropy=True)
+        if stats is not None:  # the rollout policy's log-probs and entropies, read during generation
+            old_logps, entropy = _padded(stats.logps, width), _padded(stats.entropies, width)
+        else:
+            old_logps, entropy = self.no_grad_pass(engine, everyone, n, width, with_entropy=True)
         ref_logps = None if reference is None else self.no_grad_pass(reference, everyone, n, width, False)[0]
         t_logprob = time.time() - t2
 
@@ -259,6 +268,13 @@ class RLTrainer:
                 if with_entropy:
                     scatter_rows(ents, rows, ent)
         return logps, ents
+
+
+def _padded(rows: list[list[float]], width: int) -> torch.Tensor:
+    out = torch.zeros((len(rows), width))
+    for i, values in enumerate(rows):
+        out[i, : len(values)] = torch.tensor(values)
+    return out
 
 
 def _rows(adv: torch.Tensor, rows: torch.Tensor, width: int) -> torch.Tensor:
