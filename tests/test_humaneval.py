@@ -90,7 +90,9 @@ def test_cheating_and_hostile_completions_fail_their_problem(problems):
     assert results["exit before the tests"] == "failed: exited before the tests ran"
     assert results["hang"] in ("timed out", "failed: killed by SIGXCPU", "failed: killed by SIGKILL")
     assert "MemoryError" in results["memory bomb"]
-    assert "PermissionError" in results["delete the repository"] and (REPO / "conf" / "evaluate.yaml").is_file()
+    # refused, or not even visible (a clone under /tmp is hidden by the sandbox's private /tmp)
+    assert any(e in results["delete the repository"] for e in ("PermissionError", "FileNotFoundError"))
+    assert (REPO / "conf" / "evaluate.yaml").is_file()
     # the same problem with its real solution still passes afterwards
     assert task(prompt_style="completion").grade([first], [[body]])[0]["correct"] == 1
 

@@ -9,6 +9,11 @@ sweep starts from the same policy) with its own ``metrics.jsonl`` and ``summary.
 uses the current process group: under torchrun all ranks train it together, with the global
 batch held fixed so the cached checkpoint does not depend on the number of ranks. With a
 ``model.path`` of your own, there is no warm start: RL starts from your model.
+
+``trainer.warm_start.data`` overrides keys of the data source for the SFT run only. The tiny
+RL presets use it to give the warm start a call-heavy mix (few no-call examples), as SFT data
+usually is (xLAM-60k has no no-call examples at all), while RL's prompts and the held-out set
+keep the full mix: see experiments/funrl/README.md for what this does to the comparison.
 """
 from __future__ import annotations
 
@@ -41,6 +46,8 @@ def sft_config(cfg: DictConfig, world_size: int) -> DictConfig:
     if ws.batch_size % world_size:
         raise ValueError(f"trainer.warm_start.batch_size={ws.batch_size} must divide by the {world_size} ranks")
     base = OmegaConf.to_container(cfg, resolve=False)
+    if ws.get("data"):  # the SFT data may differ from the RL prompts (e.g. fewer no-call examples)
+        base["data"]["source"].update(OmegaConf.to_container(ws.data, resolve=True))
     base.update(
         seed=int(ws.seed),
         loss={"_target_": "funcall.losses.ce.CrossEntropyLoss"},
