@@ -13,11 +13,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BFCL_DATA, REPO, run_train
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import funcall.evaluate  # noqa: F401 - registers the resolvers conf/evaluate.yaml uses
+from conftest import BFCL_DATA, REPO, run_train
 from funcall.bfcl import SINGLE_TURN_CATEGORIES
 from funcall.calls import render_python_calls
 from funcall.data.prompts import PromptStyle

@@ -13,11 +13,11 @@ import json
 import time
 
 import pytest
-from conftest import BFCL_DATA, REPO, read_metrics, run_train
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import funcall.evaluate  # noqa: F401 - registers the resolvers conf/evaluate.yaml uses
+from conftest import BFCL_DATA, REPO, read_metrics, run_train
 from funcall.eval.humaneval import HumanEvalTask, build_program, extract_code, load_problems, truncate_completion
 from funcall.eval.sandbox import STRONG_LAYERS, Sandbox
 from funcall.evaluate import build_tasks

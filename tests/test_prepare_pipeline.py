@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BFCL_DATA, REPO
 from hydra import compose, initialize_config_dir
 
+from conftest import BFCL_DATA, REPO
 from funcall.judges.scripted_server import ChatServer, Reply, pass_all
 from funcall.prepare.prompts import TITLES
 from funcall.prepare_data import CONF_DIR, run

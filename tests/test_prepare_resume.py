@@ -8,9 +8,9 @@ import subprocess
 import sys
 import threading
 
-from conftest import REPO
 from hydra import compose, initialize_config_dir
 
+from conftest import REPO
 from funcall.judges.cache import ReplyCache
 from funcall.judges.scripted_server import ChatServer, Reply, body_key, pass_all
 from funcall.prepare_data import CONF_DIR, run

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import REPO
 from hydra import compose, initialize_config_dir
 
 import funcall.train  # noqa: F401 - registers the resolvers the train config uses
+from conftest import REPO
 from funcall.judges.base import JudgeUnavailable
 from funcall.judges.openai_judge import OpenAIJudge
 from funcall.judges.scripted_server import ChatServer, Reply

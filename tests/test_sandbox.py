@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from funcall.eval.sandbox import STRONG_LAYERS, Limits, Sandbox, SandboxError
 
 LIMITS = Limits(timeout_s=4.0, cpu_s=2, memory_mb=256, processes=8, file_mb=1, output_bytes=4096)

@@ -55,7 +55,7 @@ class Example:
         return asdict(self)
 
     @classmethod
-    def from_row(cls, row: Any, where: str = "row") -> "Example":
+    def from_row(cls, row: Any, where: str = "row") -> Example:
         """Validate a JSON row; ``where`` (e.g. ``"data.jsonl:12"``) prefixes error messages."""
         if not isinstance(row, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from funcall.data.schema import Example
 from funcall.data.synthetic_tools import CHITCHAT, POOLS, TOOLS, Param, Tool
@@ -138,7 +138,7 @@ class SyntheticTask:
         category = rng.choices(list(self.mix), weights=list(self.mix.values()))[0]
         return self._make(category, rng, f"synthetic-{split}-{self.seed}-{index}", split == "heldout")
 
-    def train(self) -> "LazyExamples":
+    def train(self) -> LazyExamples:
         return LazyExamples(self, "train", self.train_size)
 
     def held_out(self) -> list[Example]:

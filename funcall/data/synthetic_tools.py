@@ -114,7 +114,7 @@ def S(name, desc, pool, say=("{}",), required=True):  # noqa: N802 - a tiny cons
     return Param(name, "string", desc, list(say), required, pool=pool)
 
 
-def I(name, desc, lo, hi, say=("{}",), required=True, default=None):  # noqa: N802,E741
+def I(name, desc, lo, hi, say=("{}",), required=True, default=None):  # noqa: N802,E743
     return Param(name, "integer", desc, list(say), required, lo=lo, hi=hi, default=default)
 
 

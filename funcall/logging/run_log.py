@@ -1,4 +1,5 @@
-"""The run log: ``metrics.jsonl`` (one JSON object per logged step), ``summary.json``, and W&B.
+"""The run log: ``metrics.jsonl`` (one JSON object per logged step), ``summary.json``, tables
+(sample completions) in ``tables/*.jsonl``, and W&B.
 
 Only rank 0 writes; on other ranks every method is a no-op, so trainers call them
 unconditionally. ``metrics.jsonl`` is our own record because W&B has no reader for offline runs:
@@ -76,6 +77,14 @@ class RunLog:
             self.wandb.log(row, step)
 
     def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        """A table (sample completions, failures) to W&B and to ``tables/<key>.jsonl``."""
+        if not self.is_main:
+            return
+        path = self.run_dir / "tables" / (key.replace("/", "_") + ".jsonl")
+        path.parent.mkdir(exist_ok=True)
+        with open(path, "a") as f:
+            for row in rows:
+                f.write(json.dumps({"step": step, **dict(zip(columns, (_clean(v) for v in row)))}) + "\n")
         if self.wandb is not None:
             self.wandb.table(key, columns, rows, step)
 

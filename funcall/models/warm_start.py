@@ -77,7 +77,7 @@ def ensure_warm_start(cfg: DictConfig, dist) -> Path:
     lock = None
     if dist.is_main:
         root.mkdir(parents=True, exist_ok=True)
-        lock = open(root / f".{target.name}.lock", "w")
+        lock = open(root / f".{target.name}.lock", "w")  # noqa: SIM115 - held until the finally below
         fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         ready = broadcast_object((model_dir / "config.json").exists())

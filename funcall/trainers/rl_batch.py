@@ -37,7 +37,7 @@ class RolloutBatch:
     def completion_width(self) -> int:
         return self.completion_mask.shape[1]
 
-    def rows(self, index: torch.Tensor) -> "RolloutBatch":
+    def rows(self, index: torch.Tensor) -> RolloutBatch:
         return RolloutBatch(self.input_ids[index], self.attention_mask[index], self.position_ids[index],
                             self.completion_mask[index], self.prompt_width)
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from funcall.data.spans import IGNORE
 from funcall.data.tokenize import collate_sft, encode_sft
-from funcall.trainers.common import RunContext, Setup, log_step, setup_engine
+from funcall.trainers.common import RunContext, log_step, setup_engine
 from funcall.trainers.distributed import all_reduce_sum
 from funcall.utils.errors import TrainingDiverged
 
