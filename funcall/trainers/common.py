@@ -29,6 +29,26 @@ from funcall.utils.instantiate import instantiate
 
 
 @dataclass
+class LoopSettings:
+    """The knobs every training loop has (``conf/trainer/*.yaml``); each trainer adds its own."""
+
+    max_steps: int = 200
+    max_length: int = 512
+    log_every: int = 1
+    save_every: int = 0
+    keep_checkpoints: int = 2
+    resume: bool = False
+    eval_every: int = 0
+    eval_at_start: bool = False
+    eval_size: int | None = None
+    eval_max_new_tokens: int = 128
+    eval_batch_size: int = 64
+    export: bool = True
+    precision: str = "auto"  # read by the DeepSpeed config (bf16.enabled)
+    max_wall_s: float | None = None
+
+
+@dataclass
 class RunContext:
     """The run directory, this process's place in the job, the log and the logged config."""
 

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from funcall.data.tokenize import encode_prompt
 from funcall.models.load import load_pretrained
-from funcall.trainers.common import RunContext, Setup, log_step, setup_engine
+from funcall.trainers.common import LoopSettings, RunContext, Setup, log_step, setup_engine
 from funcall.trainers.distributed import all_reduce_sum
 from funcall.trainers.rl_batch import RolloutBatch, micro_batches, scatter_rows, span_masks, token_logps_and_entropy
 from funcall.utils.errors import ConfigError, TrainingDiverged
@@ -49,35 +50,18 @@ class PolicyModule(torch.nn.Module):
         return token_logps_and_entropy(self.model, batch, self.temperature, with_entropy)
 
 
-class RLTrainer:
-    def __init__(self, max_steps: int = 200, prompts_per_step: int = 8, ppo_epochs: int = 1, mini_batches: int = 1,
-                 micro_batch_size: int | None = None, grad_accum: int | None = None, max_length: int = 512,
-                 log_every: int = 1, save_every: int = 0, keep_checkpoints: int = 2, resume: bool = False,
-                 eval_every: int = 0, eval_at_start: bool = True, eval_size: int | None = None,
-                 eval_max_new_tokens: int = 128, eval_batch_size: int = 64, export: bool = True,
-                 precision: str = "auto", max_wall_s: float | None = None, table_every: int = 50,
-                 warm_start: dict | None = None, logprob_batch_size: int = 32, recompute_logprobs: bool = False):
-        self.max_steps = max_steps
-        self.prompts_per_step = prompts_per_step
-        self.ppo_epochs = ppo_epochs
-        self.mini_batches = mini_batches
-        self.micro_batch_size = micro_batch_size
-        self.max_length = max_length
-        self.log_every = log_every
-        self.save_every = save_every
-        self.keep_checkpoints = keep_checkpoints
-        self.resume = resume
-        self.eval_every = eval_every
-        self.eval_at_start = eval_at_start
-        self.eval_size = eval_size
-        self.eval_max_new_tokens = eval_max_new_tokens
-        self.eval_batch_size = eval_batch_size
-        self.export = export
-        self.max_wall_s = max_wall_s
-        self.table_every = table_every
-        self.warm_start = warm_start
-        self.logprob_batch_size = logprob_batch_size
-        self.recompute_logprobs = recompute_logprobs
+@dataclass
+class RLTrainer(LoopSettings):
+    eval_at_start: bool = True
+    prompts_per_step: int = 8
+    ppo_epochs: int = 1
+    mini_batches: int = 1
+    micro_batch_size: int | None = None
+    grad_accum: int | None = None  # derived in `shape`; present so the DeepSpeed config can read it
+    table_every: int = 50
+    warm_start: dict | None = None
+    logprob_batch_size: int = 32
+    recompute_logprobs: bool = False
 
     # -- set-up -------------------------------------------------------------------------------
     def shape(self, cfg: DictConfig, world: int) -> tuple[int, int, int, int]:

@@ -19,6 +19,7 @@ schedule at the accumulation boundary. What differs from the obvious version:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ from torch import nn
 
 from funcall.data.spans import IGNORE
 from funcall.data.tokenize import collate_sft, encode_sft
-from funcall.trainers.common import RunContext, log_step, setup_engine
+from funcall.trainers.common import LoopSettings, RunContext, log_step, setup_engine
 from funcall.trainers.distributed import all_reduce_sum
 from funcall.utils.errors import TrainingDiverged
 
@@ -52,27 +53,10 @@ class SFTModule(nn.Module):
         return self.loss(token_nll(logits, labels), spans)
 
 
-class SFTTrainer:
-    def __init__(self, max_steps: int = 200, micro_batch_size: int = 8, grad_accum: int = 1,
-                 max_length: int = 512, log_every: int = 1, save_every: int = 0, keep_checkpoints: int = 2,
-                 resume: bool = False, eval_every: int = 0, eval_at_start: bool = False, eval_size: int | None = None,
-                 eval_max_new_tokens: int = 128, eval_batch_size: int = 64, export: bool = True,
-                 precision: str = "auto", max_wall_s: float | None = None):
-        self.max_steps = max_steps
-        self.micro_batch_size = micro_batch_size
-        self.grad_accum = grad_accum
-        self.max_length = max_length
-        self.log_every = log_every
-        self.save_every = save_every
-        self.keep_checkpoints = keep_checkpoints
-        self.resume = resume
-        self.eval_every = eval_every
-        self.eval_at_start = eval_at_start
-        self.eval_size = eval_size
-        self.eval_max_new_tokens = eval_max_new_tokens
-        self.eval_batch_size = eval_batch_size
-        self.export = export
-        self.max_wall_s = max_wall_s
+@dataclass
+class SFTTrainer(LoopSettings):
+    micro_batch_size: int = 8
+    grad_accum: int = 1
 
     def fit(self, cfg, run: RunContext) -> dict:
         setup = setup_engine(cfg, run, self, wrap=lambda model, loss: SFTModule(model, loss), total_steps=self.max_steps)
