@@ -192,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     check_parser = commands.add_parser("check", help="write a verdict row for every model-output row", description=__doc__.split("\n\n")[1])
     check_parser.add_argument("--input", required=True, type=Path, help="JSONL rows: category, question, possible_answer, model_output / model_output_text")
     check_parser.add_argument("--output", required=True, type=Path, help="JSONL verdicts, one per input row, same order")
-    check_parser.add_argument("--jobs", default="auto", type=_jobs_option, help="worker processes for large inputs: a number, or auto (default): 2 when at least half a core is idle (load average), else 1")
+    check_parser.add_argument(
+        "--jobs", default="auto", type=_jobs_option,
+        help="worker processes for large inputs: a number, or auto (default): 2 when at least half a core is idle (load average), else 1",
+    )
     args = parser.parse_args(argv)
     if not args.input.is_file() or not os.access(args.input, os.R_OK):
         print(f"error: cannot read input file {args.input}", file=sys.stderr)

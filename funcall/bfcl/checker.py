@@ -308,7 +308,8 @@ def _type_check(param, value, options, declared, expected_type, item_type) -> tu
         if nested_failed:
             return Verdict(False, "type_error:nested", [f"Nested type checking failed for parameter {param!r}. Parameter value: {value!r}."]), True
         return OK, True
-    return Verdict(False, "type_error:simple", [f"Incorrect type for parameter {param!r}. Expected type {declared}, got {type(value).__name__}. Parameter value: {value!r}."]), False
+    message = f"Incorrect type for parameter {param!r}. Expected type {declared}, got {type(value).__name__}. Parameter value: {value!r}."
+    return Verdict(False, "type_error:simple", [message]), False
 
 
 def _dict_check(value: dict, options: list) -> Verdict:
