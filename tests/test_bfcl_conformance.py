@@ -10,8 +10,6 @@ import collections
 import json
 
 from bfcl_shared import EDITS, EXCEPTIONS, corpus_cases, entries_by_id, needs_bfcl_data
-from tools.bfcl_render import ground_truth_calls, render_text
-
 from funcall.bfcl.checker import (
     SINGLE_TURN_CATEGORIES,
     check,
@@ -20,6 +18,7 @@ from funcall.bfcl.checker import (
 )
 from funcall.bfcl.decode import decode_text
 from funcall.calls.canonical import to_bfcl
+from tools.bfcl_render import ground_truth_calls, render_text
 
 
 def our_verdict(case: dict, entry) -> tuple[bool, str | None]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from bfcl_shared import corpus_cases
 
+from bfcl_shared import corpus_cases
 from funcall.bfcl.java_call import decode_java_program
 from funcall.bfcl.java_js import convert_java, convert_js
 from funcall.bfcl.js_call import decode_js_program

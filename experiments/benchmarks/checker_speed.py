@@ -35,11 +35,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(Path(__file__).resolve().parent)]
 
 from bfcl_official import ensure_venv
-from tools.bfcl_render import ground_truth_calls, render_text
-from tools.build_bfcl_corpus import full_rows
 
 from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES, is_irrelevance, language_of
 from funcall.bfcl.data import load_category
+from tools.bfcl_render import ground_truth_calls, render_text
+from tools.build_bfcl_corpus import full_rows
 
 CORPUS = REPO / "tests" / "data" / "bfcl" / "conformance.jsonl.gz"
 
