@@ -174,7 +174,7 @@ class RLTrainer(LoopSettings):
         for i, c in enumerate(completions):
             cmask[i, : len(c)] = 1
         think = span_masks(tok, completions, texts, width)
-        everyone = micro_batches(prompts_n, completions, torch.arange(n), self.logprob_batch_size, tok.pad_token_id)
+        everyone = micro_batches(prompts_n, completions, torch.arange(n), self.logprob_batch_size, tok.pad_token_id, group)
         if stats is not None:  # the rollout policy's log-probs and entropies, read during generation
             old_logps, entropy = _padded(stats.logps, width), _padded(stats.entropies, width)
         else:
@@ -193,7 +193,7 @@ class RLTrainer(LoopSettings):
         for _ in range(self.ppo_epochs):
             order = torch.randperm(n, generator=gen) if self.mini_batches > 1 else torch.arange(n)
             for chunk in order.chunk(self.mini_batches):
-                micros = micro_batches(prompts_n, completions, chunk, micro, tok.pad_token_id)
+                micros = micro_batches(prompts_n, completions, chunk, micro, tok.pad_token_id, group)
                 for k, (rows, sub) in enumerate(micros):
                     c = sub.completion_width
                     logps, ent = engine(sub, with_entropy=want_entropy)
