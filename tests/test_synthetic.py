@@ -62,3 +62,14 @@ def test_held_out_requests_never_occur_in_training():
 def test_examples_round_trip_through_json_rows():
     e = SyntheticTask(seed=1).train()[11]
     assert Example.from_row(e.to_row()).to_row() == e.to_row()
+
+
+def test_mix_shapes_training_only_and_held_out_stays_the_standard_set():
+    call_heavy = SyntheticTask(seed=0, eval_size=50, mix={"simple_python": 0.5, "multiple": 0.5})
+    standard = SyntheticTask(seed=0, eval_size=50)
+    train = [call_heavy.train()[i].category for i in range(200)]
+    assert set(train) == {"simple_python", "multiple"}
+    assert [e.to_row() for e in call_heavy.held_out()] == [e.to_row() for e in standard.held_out()]
+    assert "irrelevance" in {e.category for e in standard.held_out()}
+    only_parallel = SyntheticTask(seed=0, eval_size=20, eval_mix={"parallel": 1.0})
+    assert {e.category for e in only_parallel.held_out()} == {"parallel"}

@@ -14,6 +14,10 @@ Held-out examples are disjoint from training by construction, not by luck: a req
 its greeting and punctuation) belongs to the held-out side iff a hash of its text falls in the
 first ``held_out_pct`` percent, and each split redraws until its request is on its own side.
 Many short requests ("Play the song Hello") would otherwise repeat across splits.
+
+``mix`` (category weights) shapes the training split only; the held-out split follows
+``eval_mix``, by default the standard mix, so runs trained on different mixes (the call-heavy RL
+warm start, its SFT control) are scored on the very same prompts.
 """
 from __future__ import annotations
 
@@ -123,11 +127,12 @@ class SyntheticTask:
 
     def __init__(self, seed: int = 0, train_size: int = 1_000_000, eval_size: int = 400,
                  mix: dict[str, float] | None = None, max_distractors: int = 3, p_optional: float = 0.4,
-                 held_out_pct: int = 10, tools: Sequence[Tool] = TOOLS):
+                 held_out_pct: int = 10, tools: Sequence[Tool] = TOOLS, eval_mix: dict[str, float] | None = None):
         self.seed = seed
         self.train_size = train_size
         self.eval_size = eval_size
         self.mix = dict(mix or DEFAULT_MIX)
+        self.eval_mix = dict(eval_mix or DEFAULT_MIX)
         self.max_distractors = max_distractors
         self.p_optional = p_optional
         self.held_out_pct = held_out_pct
@@ -135,7 +140,8 @@ class SyntheticTask:
 
     def example(self, split: str, index: int) -> Example:
         rng = random.Random(f"funcall-synthetic:{self.seed}:{split}:{index}")
-        category = rng.choices(list(self.mix), weights=list(self.mix.values()))[0]
+        mix = self.eval_mix if split == "heldout" else self.mix
+        category = rng.choices(list(mix), weights=list(mix.values()))[0]
         return self._make(category, rng, f"synthetic-{split}-{self.seed}-{index}", split == "heldout")
 
     def train(self) -> LazyExamples:
