@@ -6,8 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -c constraints.txt
 STAMP := $(VENV)/.installed
-# One thread per process: on 2 cores, two ranks each with 2 OpenMP threads thrash.
-export OMP_NUM_THREADS ?= 1
 # No W&B account needed: runs are written offline and can be uploaded later with `wandb sync`.
 export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
@@ -29,6 +27,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 
 train: install ## the main job: entropy-guided GRPO on the embedded tiny model (SFT warm-start cached on first use)
 	$(BIN)/python -m funcall.train +experiment=entropy_grpo $(ARGS)
+
+# Tests launch 2-rank runs and subprocesses side by side: one OpenMP thread per process, or
+# on 2 cores they thrash. `make train` (one process) keeps torch's default of a thread per core.
+test test-full: export OMP_NUM_THREADS ?= 1
 
 test: install ## fast tests (< 20 min on 2 cores), what CI runs
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
