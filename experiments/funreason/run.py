@@ -11,7 +11,7 @@ Writes ``results.md`` (final loss/think, loss/result and held-out AST accuracy p
 std over seeds), ``curves.png`` (via `funcall.compare`: the span losses and accuracy against
 step, seeds pooled) and keeps the run directories under ``runs/``.
 
-    .venv/bin/python experiments/funreason/run.py --seeds 1 2 --steps 1500
+    .venv/bin/python experiments/funreason/run.py --seeds 1 2 --steps 1200
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def train(args: list[str], run_dir: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--runs", type=Path, default=HERE / "runs")
     args = ap.parse_args()
     common = ["+experiment=funreason_srml", f"trainer.max_steps={args.steps}", "trainer.eval_size=400",

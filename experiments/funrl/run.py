@@ -5,9 +5,10 @@ begins from) and are scored on the same 400 held-out synthetic prompts:
 
 * ``grpo``          python -m funcall.train +experiment=grpo seed=S
 * ``entropy_grpo``  python -m funcall.train +experiment=entropy_grpo seed=S
-* ``sft_control``   python -m funcall.train +experiment=sft model.path=<warm start> seed=S, constant
-                    lr 3e-4, stopped after the same training wall time as the two RL arms took
-                    (their mean ``train_s``, evaluation time excluded): the honest control.
+* ``sft_control``   python -m funcall.train +experiment=sft model.path=<warm start> seed=S on the
+                    warm start's own data (its category mix), constant lr 3e-4, stopped after the
+                    same training wall time as the two RL arms took (their mean ``train_s``,
+                    evaluation time excluded): the honest control.
 
 Writes ``results.md`` (per seed and mean +- std), ``curves.png`` (held-out accuracy against
 training time, mean and band over seeds; RL reward and think-span entropy against step) and
@@ -28,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-EVAL = ["trainer.eval_size=400", "trainer.eval_every=25", "trainer.export=false", "logger=none"]
+EVAL = ["trainer.eval_size=400", "trainer.eval_every=20", "trainer.export=false", "logger=none"]
 
 
 def train(args: list[str], run_dir: Path) -> dict:
@@ -42,6 +43,19 @@ def train(args: list[str], run_dir: Path) -> dict:
     subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, env={**os.environ})
     print(f"  done in {time.time() - t0:.0f} s", flush=True)
     return json.loads((run_dir / "summary.json").read_text())
+
+
+def warm_start_data(rl_run: Path) -> list[str]:
+    """Overrides that give the SFT control the warm start's own training data (its category mix;
+    the held-out prompts stay the standard ones, see funcall/data/synthetic.py)."""
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.load(rl_run / ".hydra" / "config.yaml").trainer.warm_start.data or {}
+    out = []
+    for key, value in OmegaConf.to_container(data).items():
+        text = "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}" if isinstance(value, dict) else value
+        out.append(f"++data.source.{key}={text}")
+    return out
 
 
 def evals(run_dir: Path) -> list[tuple[float, float]]:
@@ -65,12 +79,13 @@ def main() -> None:
         for arm in ("grpo", "entropy_grpo"):
             results[arm][seed] = train([f"+experiment={arm}", f"seed={seed}", *EVAL], args.runs / f"{arm}_s{seed}")
         warm = results["entropy_grpo"][seed]["warm_start/path"]
+        same_data = warm_start_data(args.runs / f"entropy_grpo_s{seed}")
         budget = statistics.mean(results[a][seed]["train_s"] for a in ("grpo", "entropy_grpo"))
         results["sft_control"][seed] = train(
             ["+experiment=sft", f"model.path={warm}", f"seed={seed}", "trainer.max_steps=100000",
-             f"trainer.max_wall_s={budget:.0f}", "trainer.eval_at_start=true", "trainer.eval_every=250",
+             f"trainer.max_wall_s={budget:.0f}", "trainer.eval_at_start=true", "trainer.eval_every=100",
              "optim.optimizer.lr=3e-4", "optim.scheduler.warmup_ratio=0", "optim.scheduler.decay=constant",
-             "trainer.eval_max_new_tokens=160", *EVAL[:1], *EVAL[2:]], args.runs / f"sft_control_s{seed}")
+             "trainer.eval_max_new_tokens=160", *same_data, *EVAL[:1], *EVAL[2:]], args.runs / f"sft_control_s{seed}")
     write_report(results, args.runs)
 
 
