@@ -26,7 +26,15 @@ def test_check_writes_one_verdict_per_row_in_order(tmp_path):
         "{not json",
         row(case_id="no-output"),
         row(case_id="bad-category", category="multi_turn_base", model_output_text="[f(a=1)]"),
-        json.dumps({"id": "irrelevance", "category": "irrelevance", "question": {"function": FUNCTIONS}, "possible_answer": None, "model_output_text": "I can't."}),
+        json.dumps(
+            {
+                "id": "irrelevance",
+                "category": "irrelevance",
+                "question": {"function": FUNCTIONS},
+                "possible_answer": None,
+                "model_output_text": "I can't.",
+            }
+        ),
         row(case_id="java", category="simple_java", model_output_text="[f(a=1)]"),
         "",
         json.dumps([1, 2]),

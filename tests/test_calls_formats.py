@@ -71,7 +71,9 @@ def test_python_answers_decode_like_bfcl():
 def test_json_formats_accept_text_replies_as_no_call():
     assert parse_completion("I cannot do that.", "hermes").calls == []
     assert parse_completion("I cannot do that.", "openai").calls == []
-    assert parse_completion('{"tool_calls": [{"function": {"name": "f", "arguments": "{}"}, "type": "function"}]}', "openai").calls == [{"name": "f", "arguments": {}}]
+    assert parse_completion(
+        '{"tool_calls": [{"function": {"name": "f", "arguments": "{}"}, "type": "function"}]}', "openai"
+    ).calls == [{"name": "f", "arguments": {}}]
     assert parse_completion("<tool_call>{bad json}</tool_call>", "hermes").error == "json"
     assert parse_completion("<tool_call>{}", "hermes").error == "unclosed_tool_call"
 
@@ -102,7 +104,11 @@ def test_any_text_parses_without_raising(text, fmt):
     assert time.perf_counter() - started < 1.0
 
 
-JSON_TREES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=30)
+JSON_TREES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=100, deadline=None)

@@ -28,7 +28,12 @@ JSON_VALUES = st.recursive(
 NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,8}(\.[a-z_][a-z0-9_]{0,8}){0,2}", fullmatch=True).filter(
     lambda n: all(not __import__("keyword").iskeyword(p) for p in n.split("."))
 )
-CALLS = st.lists(st.fixed_dictionaries({"name": NAMES, "arguments": st.dictionaries(NAMES.filter(lambda n: "." not in n), JSON_VALUES, max_size=4)}), max_size=3)
+CALLS = st.lists(
+    st.fixed_dictionaries(
+        {"name": NAMES, "arguments": st.dictionaries(NAMES.filter(lambda n: "." not in n), JSON_VALUES, max_size=4)}
+    ),
+    max_size=3,
+)
 
 
 @contextlib.contextmanager

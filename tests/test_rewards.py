@@ -145,7 +145,13 @@ def test_rewards_never_raise_on_any_completion(text, category):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3), max_leaves=15))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+        max_leaves=15,
+    )
+)
 def test_rewards_survive_malformed_columns(junk):
     for reward in (AstMatchReward(), PartialReward()):
         values = reward(prompts=["p"], completions=[GOOD], tools=[junk], possible_answer=[junk], category=["simple_python"])

@@ -2,13 +2,11 @@
 
 Trainers and evaluators depend only on this Protocol. `funcall.rollout.hf.HFEngine` implements
 it with Hugging Face ``generate`` on the training engine's own weights; an inference server
-(vLLM, SGLang) can implement it too (a sketch of a vLLM engine: generate with
-``SamplingParams(n=num_samples, temperature, top_p, max_tokens, logprobs=0)``, return the token
-ids and their log-probs, ``None`` for stats it lacks, and in ``sync_weights`` load the policy's
-gathered state dict into the vLLM worker's model): ``generate`` must return, for every prompt and sample, the
-completion's token ids ending with the EOS token when the model stopped (the trainer scores
-the EOS so the policy learns to stop), and ``sync_weights`` must push the policy's current
-weights to the server before each rollout phase.
+(vLLM, SGLang) can implement it too (how to add a vLLM engine: experiments/benchmarks/README.md).
+``generate`` must return, for every prompt and sample, the completion's token ids ending with
+the EOS token when the model stopped (the trainer scores the EOS so the policy learns to stop),
+and ``sync_weights`` must push the policy's current weights to the server before each rollout
+phase.
 """
 from __future__ import annotations
 
@@ -22,8 +20,9 @@ class RolloutEngine(Protocol):
         """Completions for each prompt, ``num_samples`` per prompt, grouped by prompt.
 
         With ``with_stats`` a `funcall.rollout.hf.Rollouts` (ids plus, per token, the log-prob
-        and the entropy under ``softmax(logits / temperature)``); an engine that cannot report
-        them returns ``None`` and the trainer recomputes them with a forward pass.
+        and the entropy under ``softmax(logits / temperature)``). An engine that cannot report
+        them returns the plain id lists instead, and is run with ``trainer.recompute_logprobs=true``
+        (old log-probs and entropies by one no-grad forward pass).
         """
         ...
 

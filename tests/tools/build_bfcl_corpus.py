@@ -11,14 +11,16 @@ in its own venv, created on first use), and stores compact rows `{id, category, 
 | model_output, valid, error_type}`; the ground-truth renderings the official checker fails are
 also listed in tests/data/bfcl/ground_truth_exceptions.json. A second file,
 java_js_character_edits.jsonl.gz, holds Java/JS outputs with random character edits (labelled the
-same way): there tree-sitter's error recovery decides, and agreement is measured, not required.: the function docs and ground truth are looked up by `entry` (the
-BFCL id) in the data directory, so the corpus stays small. Entry text stays byte-identical for a
+same way): there tree-sitter's error recovery decides, and agreement is measured, not required.
+Rows carry no function docs or ground truth: both are looked up by `entry` (the BFCL id) in the
+data directory, so the corpus stays small. Entry text stays byte-identical for a
 given seed and data, so reruns reproduce the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import gzip
 import json
@@ -95,7 +97,15 @@ def wrong_type(rng, calls, entry):
     elif isinstance(value, str):
         new = rng.choice([1, True, [value], {"value": value}, 2.5])
     elif isinstance(value, list):
-        new = rng.choice([tuple(value), str(value), value[0] if value else 0, [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value], [str(v) for v in value]])
+        new = rng.choice(
+            [
+                tuple(value),
+                str(value),
+                value[0] if value else 0,
+                [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value],
+                [str(v) for v in value],
+            ]
+        )
     elif isinstance(value, dict):
         new = rng.choice([list(value.values()), str(value), [value]])
     else:
@@ -115,7 +125,7 @@ def drop_param(rng, calls, entry):
 
 def restore_optional(rng, calls, entry):
     """Add a parameter whose first option was "" with its next acceptable value (often valid)."""
-    for (name, params), call in zip((next(iter(g.items())) for g in entry.ground_truth or []), calls):
+    for (_name, params), call in zip((next(iter(g.items())) for g in entry.ground_truth or []), calls):
         for param, options in params.items():
             if options and options[0] == "" and len(options) > 1 and param not in call["arguments"]:
                 call["arguments"][param] = options[1]
@@ -233,7 +243,11 @@ def language_variants(rng, calls, entry, language: str) -> list[str]:
         text = render_text(changed, entry.functions, language)
         marker = f"{key}="
         head, _, tail = text.partition(marker)
-        original = render_text([{"name": "x", "arguments": {key: changed[i]["arguments"][key]}}], [{"name": "x", "parameters": {"properties": {key: schema}}}], language)
+        original = render_text(
+            [{"name": "x", "arguments": {key: changed[i]["arguments"][key]}}],
+            [{"name": "x", "parameters": {"properties": {key: schema}}}],
+            language,
+        )
         original_value = original[len(f"[x({key}="):-2]
         if tail.startswith(original_value):
             variants.append(head + marker + source + tail[len(original_value):])
@@ -310,10 +324,8 @@ def cases_for(entry, rng) -> list[dict]:
         if changed is None:
             continue
         if language == "python" and rng.random() < 0.25:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 cases.append({**base, "model_output": json.loads(json.dumps([{c["name"]: c["arguments"]} for c in changed]))})
-            except (TypeError, ValueError):
-                pass
             continue
         cases.append({**base, "model_output_text": render_text(changed, entry.functions, language)})
     if language != "python":
