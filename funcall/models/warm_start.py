@@ -33,8 +33,11 @@ RECIPE_VERSION = 1
 
 
 def warm_start_key(cfg: DictConfig) -> str:
+    """Hash of what the warm start's SFT run sees: its data as that run resolves it (the data seed
+    is the warm start's own, ``trainer.warm_start.data`` applied), not the RL seed or RL-only keys."""
+    sft_data = sft_config(cfg, world_size=1).data
     parts = {"tiny": OmegaConf.to_container(cfg.model.tiny, resolve=True),
-             "data": OmegaConf.to_container(cfg.data, resolve=True),
+             "data": OmegaConf.to_container(sft_data, resolve=True),
              "warm_start": OmegaConf.to_container(cfg.trainer.warm_start, resolve=True), "v": RECIPE_VERSION}
     parts["data"].get("source", {}).pop("eval_size", None)
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
