@@ -89,8 +89,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from funcall.rollout.hf import HFEngine
     from funcall.trainers.distributed import (
         all_gather_objects,
-        barrier,
         init_distributed,
+        shutdown,
         zero_stage,
     )
     from funcall.utils.instantiate import instantiate
@@ -141,7 +141,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         log.summary(summary)
         print(f"results in {run_dir}", flush=True)
     log.close()
-    barrier()
+    shutdown()
     return summary
 
 

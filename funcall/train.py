@@ -49,7 +49,7 @@ def label_sweep_job(wandb) -> None:
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from funcall.logging.run_log import RunLog
     from funcall.trainers.common import RunContext
-    from funcall.trainers.distributed import init_distributed
+    from funcall.trainers.distributed import init_distributed, shutdown
     from funcall.utils.instantiate import instantiate
     from funcall.utils.seed import seed_everything
 
@@ -64,10 +64,12 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     ctx = RunContext(run_dir=run_dir, dist=dist, log=RunLog(run_dir, dist.is_main, wandb), config=logged_config(cfg))
     trainer = instantiate(cfg.trainer, _key="trainer")
     try:
-        return trainer.fit(cfg, ctx)
+        result = trainer.fit(cfg, ctx)
     finally:
         if ctx.progress is not None:
             ctx.progress.close()  # so an error message starts on a line of its own
+    shutdown()
+    return result
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")

@@ -95,5 +95,17 @@ def barrier() -> None:
         dist.barrier()
 
 
+def shutdown() -> None:
+    """End a multi-rank run in step: every rank reaches here, then the process group is torn down.
+
+    Left to the interpreter's exit, gloo's threads can outlive the peer that already left and abort
+    the process (``terminate called without an active exception``, exit -6) after a run that
+    finished well. One process alone has nothing to tear down (and an in-process caller may start
+    another run on the same group)."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def zero_stage(ds_config: dict) -> int:
     return int(ds_config.get("zero_optimization", {}).get("stage", 0))
