@@ -1,7 +1,8 @@
 """``python -m funcall.compare RUN_DIR... --out DIR``: compare runs without a W&B server.
 
 Reads each run directory's ``metrics.jsonl``, ``summary.json`` and ``.hydra/overrides.yaml`` and
-writes ``DIR/comparison.md`` (one row per run: the overrides that tell the runs apart, the final
+writes ``DIR/comparison.md`` (one row per run: the overrides that tell the runs apart, with the
+default a run kept read from its ``.hydra/`` when it did not override that key; the final
 metrics, the held-out accuracy) and ``DIR/comparison.png`` (reward, held-out accuracy, think
 entropy, KL and, when present, loss and HumanEval pass@1, against step). Runs whose overrides
 differ only by ``seed`` form one group, drawn as the mean with a band from the lowest to the
@@ -31,6 +32,24 @@ class Run:
         summary = path / "summary.json"
         self.summary = json.loads(summary.read_text()) if summary.exists() else {}
         self.overrides = read_overrides(path)
+        self._config = None
+
+    def setting(self, key: str) -> str:
+        """The run's value of ``key``: its override, else the group option or config value it ran
+        with (from ``.hydra/``), so a run that kept a default still shows what that default was."""
+        if key in self.overrides:
+            return self.overrides[key]
+        if self._config is None:
+            from omegaconf import OmegaConf
+
+            files = [self.path / ".hydra" / name for name in ("hydra.yaml", "config.yaml")]
+            self._config = [OmegaConf.load(f) if f.exists() else OmegaConf.create() for f in files]
+        hydra_yaml, config = self._config
+        choice = OmegaConf_select(hydra_yaml, "hydra.runtime.choices", {}).get(key)
+        if choice is not None:
+            return str(choice)
+        value = OmegaConf_select(config, key, None)
+        return "-" if value is None else str(value)
 
     def series(self, key: str) -> dict[int, float]:
         return {r["step"]: r[key] for r in self.rows if r.get(key) is not None}
@@ -40,6 +59,13 @@ class Run:
             return self.summary[key]
         values = self.series(key)
         return values[max(values)] if values else None
+
+
+def OmegaConf_select(cfg, key: str, default):  # noqa: N802 - reads like the call it wraps
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, key, default=default)
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
 def read_overrides(path: Path) -> dict[str, str]:
@@ -78,7 +104,7 @@ def distinguishing(runs: list[Run]) -> list[str]:
 
 def group_label(run: Run, keys: list[str]) -> str:
     """The run's setting: its values of the distinguishing overrides other than the seed."""
-    parts = [f"{k.rsplit('.', 1)[-1]}={run.overrides.get(k, '-')}" for k in keys if k != "seed"]
+    parts = [f"{k.rsplit('.', 1)[-1]}={run.setting(k)}" for k in keys if k != "seed"]
     label = ", ".join(parts) or "same settings"  # runs differing only by seed pool together
     return label if len(label) <= 70 else label[:67] + "..."
 
@@ -90,10 +116,10 @@ def fmt(value) -> str:
 
 
 def table(runs: list[Run], keys: list[str]) -> str:
-    header = ["run", *keys, "steps", "wall_s", *FINAL_KEYS]
+    header = ["run", *(f"{k}=" for k in keys), "steps", "wall_s", *FINAL_KEYS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in runs:
-        cells = [r.path.name, *(r.overrides.get(k, "-") for k in keys), fmt(r.summary.get("steps")),
+        cells = [r.path.name, *(r.setting(k) for k in keys), fmt(r.summary.get("steps")),
                  fmt(r.summary.get("wall_s")), *(fmt(r.final(k)) for k in FINAL_KEYS)]
         lines.append("| " + " | ".join(cells) + " |")
     groups = defaultdict(list)

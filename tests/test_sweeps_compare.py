@@ -31,7 +31,7 @@ def test_two_job_multirun_then_compare(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     table = (out / "comparison.md").read_text()
-    assert "| run | seed |" in table  # the only override that differs
+    assert "| run | seed= |" in table  # the only override that differs
     rows = [line for line in table.splitlines() if line.startswith("| +experiment=sft,seed=")]
     assert [row.split(" | ")[1] for row in rows] == ["1", "2"]
     assert "Seeds pooled" in table and "| same settings | 2 |" in table
@@ -98,3 +98,20 @@ def test_sweep_launchers(launcher, world, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.rglob("summary.json"))]
     assert len(summaries) == 2 and all(s["world_size"] == world and s["steps"] == 3 for s in summaries)
+
+
+def test_compare_shows_the_default_a_run_kept(tmp_path):
+    """A run without `loss=ce` shows the loss option it ran with (from .hydra), not a dash."""
+    from funcall.compare import find_runs, table
+
+    for name, overrides, choice in (("ce", ["loss=ce", "seed=1"], "ce"), ("srml", ["seed=1"], "srml")):
+        run = tmp_path / name
+        (run / ".hydra").mkdir(parents=True)
+        (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 0.5}) + "\n")
+        (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+        (run / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    choices:\n      loss: {choice}\n")
+        (run / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    runs = find_runs([tmp_path / "ce", tmp_path / "srml"])
+    rows = table(runs, ["loss"]).splitlines()
+    assert rows[0].startswith("| run | loss= |")
+    assert rows[2].startswith("| ce | ce |") and rows[3].startswith("| srml | srml |")
