@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from funcall.bfcl.java_render import render_value
 from funcall.bfcl.simple_call import decode_simple_call
-from funcall.bfcl.source_tokens import SourceError, Token, matching_brackets, tokenize
+from funcall.bfcl.source_tokens import SourceError, Token, TokenCursor
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
 from funcall.calls.python_syntax import ParseFailure
 
@@ -32,7 +32,6 @@ ASSIGNMENT_OPS = {"=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">
 BINARY_OPS = {"||", "&&", "|", "^", "&", "==", "!=", "<", ">", "<=", ">=", "<<", ">>", ">>>", "+", "-", "*", "/", "%"}
 PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
 POSTFIX_STARTS = {".", "[", "::", "++", "--"}
-CLOSERS = {")", "]", "}", ";"}  # where a missing closing bracket is taken as inserted
 _LEAF_KINDS = {"number": "literal", "string": "string", "char": "char"}  # token kind -> node kind
 SHORT_STATEMENT_CHARS = 10  # tree-sitter prefers an ERROR to a MISSING ";" at or below this size
 
@@ -46,58 +45,17 @@ class Node:
         self.parts = {} if parts is None else parts
 
 
-class _JavaParser:
+class _JavaParser(TokenCursor):
     def __init__(self, source: str, limits: Limits):
-        self.source = source
-        self.tokens: list[Token] = tokenize(source, "java")
-        self.position = 0
-        self.depth = 0
-        self.max_depth = limits.max_depth
+        super().__init__(source, "java", limits.max_depth)
         self.nodes: list[Node] = []  # every node that renders specially or may be extracted
         self.specials_by_first_token: dict[int, list[Node]] | None = None  # built by java_render
-        self.closing = matching_brackets(self.tokens)
-
-    # ----------------------------------------------------------------- token helpers
-    def peek(self, offset: int = 0) -> Token:
-        try:
-            token = self.tokens[self.position + offset]
-        except IndexError:
-            token = self.tokens[-1]
-        if token.kind == "error":
-            raise SourceError(token.text)
-        return token
-
-    def at(self, *texts: str) -> bool:
-        token = self.tokens[self.position] if self.position < len(self.tokens) else self.tokens[-1]
-        if token.kind == "error":
-            raise SourceError(token.text)
-        return token.text in texts and token.kind in ("punct", "name")
-
-    def take(self, text: str | None = None) -> Token:
-        token = self.peek()
-        if token.kind == "end" or (text is not None and token.text != text):
-            raise SourceError(f"expected {text or 'a token'} at {token.start}")
-        self.position += 1
-        return token
-
-    def close(self, closer: str) -> None:
-        """Take the closing bracket; where another closer or ';' stands instead, tree-sitter inserts
-        the missing one (a MISSING node, no ERROR) and goes on, so this does too. At the end of
-        the text it reports an ERROR."""
-        token = self.peek()
-        if token.text == closer or token.kind != "punct" or token.text not in CLOSERS:
-            self.take(closer)
 
     def node(self, kind: str, first: int, **parts) -> Node:
         made = Node(kind, first, self.position - 1, parts)
         if kind in ("method", "class_literal", "array_creation", "object_creation"):
             self.nodes.append(made)
         return made
-
-    def nest(self):
-        self.depth += 1
-        if self.depth > self.max_depth:
-            raise SourceError("too deeply nested")
 
     # ----------------------------------------------------------------- statements
     def program(self) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from funcall.bfcl.jsx import skip_jsx_element
 from funcall.bfcl.simple_call import decode_simple_call
-from funcall.bfcl.source_tokens import SourceError, Token, matching_brackets, tokenize
+from funcall.bfcl.source_tokens import SourceError, Token, TokenCursor, matching_brackets, tokenize
 from funcall.calls.limits import DEFAULT_LIMITS, Limits
 from funcall.calls.python_syntax import ParseFailure
 
@@ -35,7 +35,6 @@ BINARY_OPS = {
 }
 BINARY_WORDS = {"in", "instanceof"}
 PREFIX_OPS = {"-", "+", "!", "~", "++", "--"}
-CLOSERS = {")", "]", "}", ";"}  # where a missing closing bracket is taken as inserted
 PREFIX_WORDS = {"typeof", "void", "delete", "await"}
 POSTFIX_STARTS = {".", "?.", "[", "("}
 _LITERAL_TOKENS = {"number", "string", "template", "regex"}
@@ -52,51 +51,12 @@ class Node:
         self.callee, self.arguments, self.left, self.right = callee, arguments, left, right
 
 
-class _JsParser:
+class _JsParser(TokenCursor):
     def __init__(self, source: str, limits: Limits):
-        self.source = source
-        self.tokens: list[Token] = tokenize(source, "javascript")
-        self.closing = matching_brackets(self.tokens)
-        self.position = 0
-        self.depth = 0
-        self.max_depth = limits.max_depth
-
-    def peek(self, offset: int = 0) -> Token:
-        try:
-            token = self.tokens[self.position + offset]
-        except IndexError:
-            token = self.tokens[-1]
-        if token.kind == "error":
-            raise SourceError(token.text)
-        return token
-
-    def at(self, *texts: str) -> bool:
-        token = self.tokens[self.position] if self.position < len(self.tokens) else self.tokens[-1]
-        if token.kind == "error":
-            raise SourceError(token.text)
-        return token.text in texts and token.kind in ("punct", "name")
-
-    def take(self, text: str | None = None) -> Token:
-        token = self.peek()
-        if token.kind == "end" or (text is not None and token.text != text):
-            raise SourceError(f"expected {text or 'a token'} at {token.start}")
-        self.position += 1
-        return token
-
-    def close(self, closer: str) -> None:
-        """Take the closing bracket; where another closer or ';' stands instead, tree-sitter inserts
-        the missing one (a MISSING node, no ERROR) and goes on, so this does too."""
-        token = self.peek()
-        if token.text == closer or token.kind != "punct" or token.text not in CLOSERS:
-            self.take(closer)
+        super().__init__(source, "javascript", limits.max_depth)
 
     def made(self, kind: str, first: int, **parts) -> Node:
         return Node(kind, first, self.position - 1, **parts)
-
-    def nest(self) -> None:
-        self.depth += 1
-        if self.depth > self.max_depth:
-            raise SourceError("too deeply nested")
 
     def text(self, node: Node) -> str:
         return self.source[self.tokens[node.first].start : self.tokens[node.last].end]

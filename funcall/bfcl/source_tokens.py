@@ -1,10 +1,11 @@
 """A small tokenizer for the Java and JavaScript call syntax that BFCL decodes.
 
 BFCL parses Java/JS model output with tree-sitter; funcall does not depend on it. The parsers in
-java_call.py and js_call.py work on these tokens instead. The tokenizer is bounded (linear in the
-input, no backtracking) and strict: anything it cannot read (an unterminated string, a stray
-character such as a backtick in Java) raises `SourceError`, which the decoders report as the
-decode failure tree-sitter's ERROR node would cause. Comments are skipped like whitespace.
+java_call.py and js_call.py work on these tokens instead, each through a `TokenCursor` (the end of
+this file). The tokenizer is bounded (linear in the input, no backtracking) and strict: anything it
+cannot read (an unterminated string, a stray character such as a backtick in Java) raises
+`SourceError`, which the decoders report as the decode failure tree-sitter's ERROR node would
+cause. Comments are skipped like whitespace.
 """
 
 from __future__ import annotations
@@ -138,3 +139,55 @@ def matching_brackets(tokens: list[Token]) -> dict[int, int]:
         elif token.text in (")", "]", "}") and stack:
             pairs[stack.pop()] = index
     return pairs
+
+
+CLOSERS = {")", "]", "}", ";"}  # where a missing closing bracket is taken as inserted
+
+
+class TokenCursor:
+    """The token cursor the Java and JavaScript parsers share: the tokens of `source`, the index
+    of the current one (`position`), each opening bracket's match (`closing`), and a nesting
+    budget (`depth` against `max_depth`). Every read of an `error` token raises `SourceError`."""
+
+    def __init__(self, source: str, language: str, max_depth: int):
+        self.source = source
+        self.tokens: list[Token] = tokenize(source, language)
+        self.closing = matching_brackets(self.tokens)
+        self.position = 0
+        self.depth = 0
+        self.max_depth = max_depth
+
+    def peek(self, offset: int = 0) -> Token:
+        try:
+            token = self.tokens[self.position + offset]
+        except IndexError:
+            token = self.tokens[-1]
+        if token.kind == "error":
+            raise SourceError(token.text)
+        return token
+
+    def at(self, *texts: str) -> bool:
+        token = self.tokens[self.position] if self.position < len(self.tokens) else self.tokens[-1]
+        if token.kind == "error":
+            raise SourceError(token.text)
+        return token.text in texts and token.kind in ("punct", "name")
+
+    def take(self, text: str | None = None) -> Token:
+        token = self.peek()
+        if token.kind == "end" or (text is not None and token.text != text):
+            raise SourceError(f"expected {text or 'a token'} at {token.start}")
+        self.position += 1
+        return token
+
+    def close(self, closer: str) -> None:
+        """Take the closing bracket; where another closer or ';' stands instead, tree-sitter inserts
+        the missing one (a MISSING node, no ERROR) and goes on, so this does too. At the end of
+        the text it reports an ERROR."""
+        token = self.peek()
+        if token.text == closer or token.kind != "punct" or token.text not in CLOSERS:
+            self.take(closer)
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise SourceError("too deeply nested")
