@@ -27,7 +27,7 @@ def options(group: str) -> list[str]:
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_group_option_composes_and_resolves(group, option):
     overrides = [f"{group}={option}"]
-    if group == "data" and option != "synthetic":
+    if group == "data" and not option.startswith("synthetic"):
         overrides.append("data.path=/some/file")
     cfg = compose_with(overrides)
     OmegaConf.to_container(cfg, resolve=True)  # raises on a broken interpolation
@@ -68,3 +68,13 @@ def test_every_yaml_key_has_a_comment(path):
         if "#" not in line and not previous.startswith("#"):
             missing.append(f"{i + 1}: {line.strip()}")
     assert not missing, f"{path.name}: keys without a comment:\n" + "\n".join(missing)
+
+
+def test_rl_presets_oversample_no_call_but_a_data_choice_wins():
+    """The RL presets pick data=synthetic_rl (30% no-call prompts, held-out mix untouched);
+    `data=jsonl` on the command line still replaces it (the paper-scale command relies on this)."""
+    for name in ("grpo", "entropy_grpo"):
+        cfg = compose_with([f"+experiment={name}"])
+        assert cfg.data.source.mix.irrelevance == 0.3 and "eval_mix" not in cfg.data.source
+        cfg = compose_with([f"+experiment={name}", "data=jsonl", "data.path=/some/file"])
+        assert cfg.data.source._target_.endswith("jsonl_source") and "mix" not in cfg.data.source
