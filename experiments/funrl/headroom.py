@@ -22,13 +22,14 @@ import sys
 from collections import Counter, defaultdict
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from funcall.bfcl.checker import check
 from funcall.calls.formats import parse_completion
 from funcall.data.prompts import PromptStyle
 from funcall.data.synthetic import SyntheticTask
 from funcall.data.tokenize import encode_prompt
+from funcall.models.load import load_tokenizer
 from funcall.rewards.ast_match import decoded_answer, structure_ok
 from funcall.rewards.base import bfcl_function_docs
 from funcall.rollout.hf import HFEngine
@@ -47,7 +48,7 @@ def error_type(text: str, example) -> str | None:
 
 
 def measure(path: str, examples: list, samples: int, temperature: float, max_new_tokens: int) -> dict:
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)  # left padding, a pad token even where the model has none
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     engine = HFEngine(model, tokenizer)
     style = PromptStyle(answer_format=FORMAT, tool_style="compact")
