@@ -65,6 +65,33 @@ def test_entropy_bonus_token_level_by_hand():
     assert torch.allclose(adv, expected)
 
 
+def test_span_think_and_span_completion_differ_when_tokens_lie_outside_think():
+    # the third token of each row is outside <think> (entropy 9): span=completion counts it
+    # A = (+1, -1), bound |A|/alpha = 10 (loose): the bonus is 0.1 * H of the chosen span,
+    # think H = (0.75, 2.0), completion H = (10.5 / 3, 13 / 3)
+    rewards = torch.tensor([[1.0, 0.0]])
+    think, _ = estimator(coef=0.1, alpha=0.1)(rewards, token_entropy=ENT, span_mask=SPAN, completion_mask=MASK)
+    whole, m = estimator(coef=0.1, alpha=0.1, span="completion")(rewards, token_entropy=ENT, span_mask=SPAN,
+                                                                 completion_mask=MASK)
+    assert torch.allclose(think, torch.tensor([1 + 0.075, -1 + 0.2]))
+    assert torch.allclose(whole, torch.tensor([1 + 0.35, -1 + 0.1 * 13 / 3]))
+    assert m["adv/span_entropy_mean"] == pytest.approx((3.5 + 13 / 3) / 2)
+
+
+def test_token_level_inside_over_the_completion_is_the_formula_of_2506_14758():
+    # A_t' = A_t + min(0.4 * H_t, |A_t| / 2) on every completion token (arXiv 2506.14758, eq. 5-6)
+    ent = torch.tensor([[0.5, 2.0, 0.1], [1.0, 0.0, 4.0]])
+    cmask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])  # row 1 ends after two tokens
+    think = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    adv, _ = estimator(coef=0.4, alpha=2.0, level="token", placement="inside", span="completion")(
+        torch.tensor([[1.0, 0.0]]), token_entropy=ent, span_mask=think, completion_mask=cmask)
+    a = [1.0, -1.0]  # population-std GRPO of (1, 0)
+    expected = [[a[i] + min(0.4 * h, abs(a[i]) / 2) if cmask[i, t] else 0.0 for t, h in enumerate(ent[i].tolist())]
+                for i in range(2)]
+    assert expected[0] == pytest.approx([1.2, 1.5, 1.04]) and expected[1] == pytest.approx([-0.6, -1.0, 0.0])
+    assert torch.allclose(adv, torch.tensor(expected))
+
+
 def test_equal_rewards_stay_at_zero_whatever_the_entropy():
     adv, m = estimator()(torch.tensor([[1.0, 1.0]]), token_entropy=ENT * 100, span_mask=SPAN)
     assert torch.equal(adv, torch.zeros(2)) and m["frac_zero_std_groups"] == 1.0

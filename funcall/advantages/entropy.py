@@ -11,9 +11,12 @@ alpha > 1 with ``placement="inside"``) and a group with equal rewards (A = 0) st
 
 The paper leaves two choices open, so both are options:
 * ``level="sequence"`` (one H_i per completion; default) or ``"token"``: per token t,
-  A_t' = A_i + lambda * clip(H_t, ...) on the span's tokens, as in arXiv 2506.14758;
+  A_t' = A_i + lambda * clip(H_t, ...) on the span's tokens (0 bonus elsewhere);
 * ``placement="outside"`` (lambda * clip(H)) or ``"inside"`` (clip(lambda * H)).
-Defaults lambda = 0.4, alpha = 2.
+Defaults lambda = 0.4, alpha = 2. ``level="token", placement="inside", span="completion"`` is
+arXiv 2506.14758's formula, A_t' = A_t + min(lambda * H_t, |A_t| / alpha) on every completion
+token. The span is the estimator's own choice: it is given both masks (``span_mask``, the
+``<think>`` content, and ``completion_mask``) and picks one.
 """
 from __future__ import annotations
 
@@ -51,6 +54,10 @@ class EntropyGuidedAdvantage:
         if token_entropy is None or span_mask is None:
             raise ValueError("entropy_grpo needs the rollout's token entropies and span mask")
         entropy = token_entropy.detach().float()
+        if self.span == "completion":
+            if completion_mask is None:
+                raise ValueError("advantage.span=completion needs the completion mask")
+            span_mask = completion_mask
         if self.level == "sequence":
             h = masked_mean(entropy, span_mask, dim=1)
             bonus = self.bonus(adv, h)
