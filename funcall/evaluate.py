@@ -48,16 +48,6 @@ register_resolvers()
 register_eval_resolvers()
 
 
-def inference_ds_config(ds: dict) -> dict:
-    """The DeepSpeed config for a model without optimizer (as the RL reference model runs)."""
-    ds = dict(ds)
-    zero = ds.get("zero_optimization", {})
-    ds["zero_optimization"] = ({k: v for k, v in zero.items() if k != "offload_optimizer"}
-                               if zero.get("stage") == 3 else {"stage": 0})
-    ds.pop("zero_force_ds_cpu_optimizer", None)
-    return ds
-
-
 def build_tasks(cfg: DictConfig) -> list:
     """The selected tasks, in selection order. ``eval.tasks`` maps each name to the config node
     holding its keys (``eval`` for BFCL, ``eval.humaneval`` for HumanEval); a task whose keys sit
@@ -87,6 +77,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from funcall.logging.run_log import RunLog
     from funcall.models.load import load_pretrained
     from funcall.rollout.hf import HFEngine
+    from funcall.trainers.common import inference_ds_config
     from funcall.trainers.distributed import (
         all_gather_objects,
         init_distributed,
@@ -106,7 +97,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     model, tokenizer, model_path = load_pretrained(instantiate(cfg.model, _key="model"), ds_config)
     engine, *_ = deepspeed.initialize(model=model, config=ds_config)
     engine.eval()
-    generator = HFEngine(engine.module, tokenizer, zero3=stage == 3, gather=bool(cfg.zero3_gather),
+    generator = HFEngine(engine.module, tokenizer, ds_engine=engine, gather=bool(cfg.zero3_gather),
                          batch_size=max(int(getattr(task, "batch_size", 64)) for task in tasks))
     log = RunLog(run_dir, dist.is_main, instantiate(cfg.logger, _key="logger") if dist.is_main else None)
     log.start(logged_config(cfg))

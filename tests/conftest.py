@@ -46,3 +46,18 @@ def tiny_model_dir() -> Path:
     from funcall.models.tiny import ensure_tiny_model
 
     return ensure_tiny_model()
+
+
+# A short SFT warm start of the RL presets: 100 CE steps are enough for the tiny model to end
+# its answers with EOS, at lengths that differ from prompt to prompt (a random policy runs every
+# completion to the budget, which hides what a trained policy does to multi-rank lock-step).
+STOPPING_POLICY = ["trainer.warm_start.steps=100", "trainer.warm_start.eval_size=8"]
+
+
+@pytest.fixture(scope="session")
+def stopping_policy(tmp_path_factory) -> list[str]:
+    """Overrides selecting the cached `STOPPING_POLICY` warm start, built once here in one process
+    (the cache key ignores ranks and ZeRO stage, so multi-rank tests reuse it)."""
+    run_train(["+experiment=entropy_grpo", "trainer.max_steps=0", *STOPPING_POLICY, "trainer.eval_size=8",
+               "trainer.eval_max_new_tokens=8", "logger=none"], tmp_path_factory.mktemp("stopping_policy"), timeout=900)
+    return STOPPING_POLICY

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, read_metrics
 from funcall.data.sampler import GlobalSampler
 from funcall.data.synthetic import SyntheticTask
@@ -46,16 +48,21 @@ def test_zero3_sft_on_two_ranks_splits_data_and_shards_parameters(tmp_path, tiny
     assert [r["tokens/step"] > 0 for r in rows] == [True] * 3
 
 
-def test_entropy_grpo_on_two_ranks_with_zero3(tmp_path):
-    s = torchrun(["+experiment=entropy_grpo", "deepspeed=zero3", "trainer.max_steps=3", "trainer.prompts_per_step=4",
-                  "rollout.num_generations=4", "rollout.max_new_tokens=24", "trainer.micro_batch_size=4",
-                  "trainer.eval_size=8", "trainer.eval_max_new_tokens=16", "trainer.warm_start.steps=20",
-                  "trainer.warm_start.eval_size=8"], tmp_path)
-    assert s["world_size"] == 2 and s["zero_stage"] == 3 and s["steps"] == 3
+@pytest.mark.parametrize("gather", ["true", "false"])
+def test_entropy_grpo_on_two_ranks_with_zero3_from_a_policy_that_stops(tmp_path, stopping_policy, gather):
+    # The entropy_grpo preset's own shape (8 prompts x 8 samples, 160 new tokens, micro-batches
+    # of 16) from a trained policy whose completions end at EOS at different lengths, so the two
+    # ranks run different numbers of generation forwards (before the fix: a hang in step 1).
+    s = torchrun(["+experiment=entropy_grpo", "deepspeed=zero3", "trainer.max_steps=2", *stopping_policy,
+                  f"rollout.engine.gather={gather}", "trainer.eval_size=16", "trainer.eval_max_new_tokens=64"],
+                 tmp_path, timeout=600)
+    assert s["world_size"] == 2 and s["zero_stage"] == 3 and s["steps"] == 2
     rows = read_metrics(tmp_path)
     steps = [r for r in rows if "reward/mean" in r]
-    assert [r["step"] for r in steps] == [1, 2, 3]
-    for key in ("kl", "entropy/think", "adv/entropy_bonus_mean", "time/rollout_s", "tokens/completion_mean"):
+    assert [r["step"] for r in steps] == [1, 2]
+    for key in ("kl", "entropy/think", "adv/entropy_bonus_mean", "time/rollout_s", "tokens/completion_mean", "grad_norm"):
         assert key in steps[-1]
+    # the policy stops: most completions end before the budget, at lengths that vary
+    assert all(r["completion/clipped_frac"] < 0.5 and r["completion/length_mean"] < 120 for r in steps)
     evals = [r["step"] for r in rows if "eval/ast_accuracy" in r]
-    assert evals == [0, 3]
+    assert evals == [0, 2]

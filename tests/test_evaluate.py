@@ -26,7 +26,8 @@ from funcall.eval.bfcl_eval import BFCLEval, installed_bfcl_data
 from funcall.eval.bfcl_prompt import language_notes
 from funcall.eval.bfcl_report import flat_metrics, format_table, score_rows
 from funcall.eval.task import generate_in_step
-from funcall.evaluate import build_tasks, inference_ds_config
+from funcall.evaluate import build_tasks
+from funcall.trainers.common import inference_ds_config
 from funcall.trainers.distributed import DistInfo
 from funcall.utils.errors import ConfigError, DataError
 

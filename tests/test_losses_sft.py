@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from funcall.data.spans import CALL, PROMPT, THINK
+from funcall.losses.base import SpanCounts
 from funcall.losses.ce import CrossEntropyLoss
 from funcall.losses.srml import SRMLLoss
 
@@ -83,3 +84,49 @@ def test_srml_rejects_bad_options():
         SRMLLoss(span_mean="token")
     with pytest.raises(ValueError, match="alpha"):
         SRMLLoss(alpha=1.5)
+
+
+@pytest.mark.parametrize("loss_fn", [CrossEntropyLoss(), SRMLLoss(alpha=0.3), SRMLLoss(alpha=0.3, span_mean="sample"),
+                                     SRMLLoss(learnable=True, alpha_reg=0.5)], ids=["ce", "srml", "srml_sample", "srml_learn"])
+def test_micro_batch_shares_add_up_to_the_step_loss(loss_fn):
+    # the two rows as two micro-batches of a gradient-accumulation step: the shares (each
+    # normalised by the step's counts) add up to the loss of the whole step, values and gradients
+    nll = NLL.clone().requires_grad_(True)
+    whole, m_whole = loss_fn(nll, SPANS)
+    (g_whole,) = torch.autograd.grad(whole, nll)
+    counts = SpanCounts.of(SPANS)
+    counts = SpanCounts(*counts.values(), parts=2)
+    parts = [loss_fn(nll[i:i + 1], SPANS[i:i + 1], counts) for i in range(2)]
+    (g_parts,) = torch.autograd.grad(sum(p[0] for p in parts), nll)
+    assert sum(p[0] for p in parts).item() == pytest.approx(whole.item(), rel=1e-6)
+    assert torch.allclose(g_parts, g_whole, atol=1e-7)
+    for key, value in m_whole.items():
+        assert sum(p[1][key] for p in parts) == pytest.approx(value, rel=1e-6), key
+
+
+def test_a_learnable_alpha_reaches_its_stationary_value_at_a_7b_sft_learning_rate():
+    # The optimizer as SFT builds it (conf/optim/adamw.yaml at FunReason's lr 4e-5, groups from
+    # funcall.trainers.common.optimizer_groups): alpha has its own group at loss.alpha_lr. With
+    # L_think = 1.5 and L_result = 1.0 held fixed, the loss a*1.5 + (1-a)*1.0 - H(a) is stationary
+    # at a* = sigmoid(-0.5 / alpha_reg) = 0.3775. At the model's lr alpha would sit at 0.70.
+    from hydra import compose, initialize_config_dir
+
+    from conftest import REPO
+    from funcall.trainers.common import optimizer_groups
+    from funcall.trainers.sft import SFTModule
+    from funcall.utils.instantiate import instantiate
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["+experiment=funreason_srml", "loss.learnable=true",
+                                                      "optim.optimizer.lr=4e-5"])
+    loss_fn = instantiate(cfg.loss)
+    module = SFTModule(torch.nn.Linear(4, 4), loss_fn)
+    optimizer = instantiate(cfg.optim.optimizer)(optimizer_groups(module, loss_fn.parameter_groups()))
+    assert [g["lr"] for g in optimizer.param_groups] == [4e-5, cfg.loss.alpha_lr]
+    nll, spans = torch.tensor([[1.5, 1.0]]), torch.tensor([[THINK, CALL]])
+    a_star = 1 / (1 + math.exp(0.5 / cfg.loss.alpha_reg))
+    for _ in range(300):
+        optimizer.zero_grad()
+        loss_fn(nll, spans)[0].backward()
+        optimizer.step()
+    assert loss_fn.alpha().item() == pytest.approx(a_star, abs=0.05)

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from funcall.losses.policy import ClippedPolicyLoss, aggregate
+from funcall.losses.policy import BatchSize, ClippedPolicyLoss, aggregate
 
 MASK = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]])
 
@@ -60,3 +60,41 @@ def test_token_level_advantages():
     logps = torch.zeros(1, 3, requires_grad=True)
     loss, _ = ClippedPolicyLoss()(logps, torch.zeros(1, 3), torch.tensor([[1.0, 2.0, 3.0]]), torch.ones(1, 3))
     assert loss.item() == pytest.approx(-2.0)
+
+
+@pytest.mark.parametrize("mode", ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"])
+def test_micro_batch_shares_add_up_to_the_mini_batch_loss(mode):
+    # one short and three long completions, split into micro-batches of different lengths (as
+    # the length bucketing does): the shares must add up to the loss of the whole mini-batch
+    g = torch.Generator().manual_seed(0)
+    mask = torch.zeros(4, 6)
+    for i, n in enumerate([1, 6, 5, 6]):
+        mask[i, :n] = 1
+    logps = (torch.randn(4, 6, generator=g) * 0.1).requires_grad_(True)
+    old, ref = torch.randn(4, 6, generator=g) * 0.1, torch.randn(4, 6, generator=g) * 0.1
+    adv = torch.tensor([1.0, -0.5, 2.0, -1.5])
+    loss_fn = ClippedPolicyLoss(kl_coef=0.1, aggregation=mode, max_len=8)
+    whole, m_whole = loss_fn(logps, old, adv, mask, ref_logps=ref)
+    (g_whole,) = torch.autograd.grad(whole, logps)
+    size = BatchSize(tokens=float(mask.sum()), sequences=4.0)
+    shares, total_metrics = [], {}
+    for rows in ([0], [1, 2, 3]):
+        share, m = loss_fn(logps[rows], old[rows], adv[rows], mask[rows], ref_logps=ref[rows], size=size)
+        shares.append(share)
+        for k, v in m.items():
+            total_metrics[k] = total_metrics.get(k, 0.0) + v
+    (g_parts,) = torch.autograd.grad(sum(shares), logps)
+    assert sum(shares).item() == pytest.approx(whole.item(), rel=1e-6)
+    assert torch.allclose(g_parts, g_whole, atol=1e-7)
+    for k in m_whole:
+        assert total_metrics[k] == pytest.approx(m_whole[k], rel=1e-5, abs=1e-9), k
+    if mode == "token_mean":  # every token weighs 1/18, the short completion's one included
+        ratio = torch.exp(logps - old).detach()
+        a = adv[:, None]
+        per_token = torch.maximum(-a * ratio, -a * ratio.clamp(0.8, 1.2))
+        assert whole.item() == pytest.approx(((per_token * mask).sum() / 18).item() + 0.1 * m_whole["kl"], rel=1e-5)
+
+
+def test_the_loss_declares_what_it_reads():
+    assert not ClippedPolicyLoss().uses_reference and not ClippedPolicyLoss().uses_entropy
+    assert ClippedPolicyLoss(kl_coef=1e-3).uses_reference and ClippedPolicyLoss(entropy_coef=0.01).uses_entropy

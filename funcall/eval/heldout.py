@@ -14,6 +14,7 @@ from collections import defaultdict
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
 from funcall.data.tokenize import encode_prompt
+from funcall.eval.task import generate_in_step
 from funcall.rewards.ast_match import AstMatchReward
 from funcall.rewards.format import FormatReward
 from funcall.trainers.distributed import DistInfo, all_reduce_sum
@@ -40,7 +41,8 @@ class HeldOutEval:
 
     def __call__(self, engine) -> tuple[dict[str, float], list[dict]]:
         """Run the evaluation with a `RolloutEngine`; returns metrics and this rank's samples."""
-        outs = engine.generate(self.prompts, max_new_tokens=self.max_new_tokens, greedy=True)
+        outs = generate_in_step(engine, self.prompts, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
+                                sent_per_rank=len(self.prompts))
         texts = self.tokenizer.batch_decode(outs, skip_special_tokens=True)
         ex = self.mine[: self.scored]
         texts = texts[: self.scored]

@@ -2,10 +2,15 @@
 
 Under ZeRO-3 each rank holds a shard of every weight. Rather than letting every layer's forward
 all-gather its shard once per generated token (``synced_gpus=True``), we gather all parameters
-once per call (``deepspeed.zero.GatheredParameters``), generate locally, and release them:
-one collective per rollout phase instead of one per token and layer. Models too large to hold
-whole on one device set ``gather=False`` and fall back to ``synced_gpus``, which keeps ranks in
-lock-step even when their completions differ in length.
+once per call and generate locally: one collective per rollout phase instead of one per token
+and layer. Gathering is not enough on its own: ZeRO-3's forward hooks stay on the modules and
+keep fetching, prefetching and releasing parameters, collectively, at every forward, so a rank
+whose completions stop early runs fewer forwards than its peer and the two wait on each other
+forever. The gather therefore goes through DeepSpeed's own ``unwrap_model_for_generation``
+(the same idea as TRL's), which also takes the hooks off for the duration and puts them back:
+generation then makes no collective call at all, whatever each rank's completions do. Models
+too large to hold whole on one device set ``gather=False`` and fall back to ``synced_gpus``,
+which keeps the ranks in lock-step (every rank runs a forward until all have finished).
 
 Prompts are sorted by length before batching, so each left-padded batch wastes little. With
 several samples per prompt, each prompt (but its last token) is run once and its KV cache
@@ -68,11 +73,15 @@ class _Recorder(LogitsProcessor):
 
 
 class HFEngine:
-    def __init__(self, module: torch.nn.Module, tokenizer, zero3: bool = False, gather: bool = True,
+    """``module`` is the Hugging Face model; ``ds_engine`` the DeepSpeed engine that holds it (its
+    ZeRO-3 hooks are what generation must switch off), None for a plain model."""
+
+    def __init__(self, module: torch.nn.Module, tokenizer, ds_engine=None, gather: bool = True,
                  batch_size: int = 64):
         self.module = module
         self.tokenizer = tokenizer
-        self.zero3 = zero3
+        self.ds_engine = ds_engine
+        self.zero3 = bool(ds_engine is not None and ds_engine.zero_optimization_partition_weights())
         self.gather = gather
         self.batch_size = batch_size
         eos = module.generation_config.eos_token_id if module.generation_config else None
@@ -83,10 +92,11 @@ class HFEngine:
         return None
 
     def _gathered(self):
+        """Whole weights and no ZeRO-3 hooks for the duration (see the module docstring)."""
         if self.zero3 and self.gather:
-            import deepspeed
+            from deepspeed.runtime.zero.stage3 import unwrap_model_for_generation
 
-            return deepspeed.zero.GatheredParameters(list(self.module.parameters()), modifier_rank=None)
+            return unwrap_model_for_generation(self.ds_engine)
         return contextlib.nullcontext()
 
     @torch.no_grad()

@@ -21,9 +21,9 @@ from funcall.data.sampler import GlobalSampler
 from funcall.eval.heldout import HeldOutEval
 from funcall.logging.run_log import RunLog
 from funcall.models.load import load_pretrained
-from funcall.rollout.hf import HFEngine
+from funcall.rollout.engine import RolloutEngine
 from funcall.trainers import checkpoint
-from funcall.trainers.distributed import DistInfo, all_gather_objects, all_reduce_sum, zero_stage
+from funcall.trainers.distributed import DistInfo, all_gather_objects, sum_over_ranks, zero_stage
 from funcall.utils.errors import ConfigError
 from funcall.utils.instantiate import instantiate
 
@@ -70,6 +70,18 @@ def deepspeed_config(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg.deepspeed, resolve=True)
 
 
+def inference_ds_config(ds: dict) -> dict:
+    """The DeepSpeed config of a model without optimizer (the RL reference, evaluation): ZeRO-3
+    shards it like the policy; below stage 3 there is nothing to shard in a model without
+    gradients or optimizer state, so it runs as stage 0."""
+    ds = dict(ds)
+    zero = ds.get("zero_optimization", {})
+    ds["zero_optimization"] = ({k: v for k, v in zero.items() if k != "offload_optimizer"}
+                               if zero.get("stage") == 3 else {"stage": 0})
+    ds.pop("zero_force_ds_cpu_optimizer", None)
+    return ds
+
+
 def build_data(cfg: DictConfig, eval_size: int | None):
     source = instantiate(cfg.data.source, _key="data.source")
     style = instantiate(cfg.data.prompt, _key="data.prompt")
@@ -106,6 +118,7 @@ class Setup:
     heldout: HeldOutEval | None
     start_step: int
     zero_stage: int
+    rollout: RolloutEngine  # cfg.rollout.engine on the training weights: RL sampling and every evaluation
     first_step_ids: list | None = None  # this rank's example ids of its first step, for the summary
     eval_seconds: float = 0.0  # time spent evaluating, which `trainer.max_wall_s` does not count
     notes: dict = field(default_factory=dict)  # extra summary.json entries (e.g. the warm-start path)
@@ -115,17 +128,6 @@ class Setup:
         """``trainer.max_wall_s`` reached (training time only; evaluations excluded)."""
         limit = getattr(self.trainer, "max_wall_s", None)
         return bool(limit) and time.time() - t_start - self.eval_seconds > limit
-
-    def rollout_engine(self) -> HFEngine:
-        return HFEngine(self.model, self.tokenizer, zero3=self.zero_stage == 3,
-                        batch_size=getattr(self.trainer, "eval_batch_size", 64))
-
-    def grad_norm(self) -> float | None:
-        norm = self.engine.get_global_grad_norm()
-        if norm is None:  # ZeRO-0 keeps the full gradients on every rank: compute it here
-            grads = [p.grad for p in self.engine.module.parameters() if p.grad is not None]
-            norm = torch.nn.utils.get_total_norm(grads) if grads else None
-        return None if norm is None else float(norm)
 
     def lr(self) -> float:
         return float(self.engine.get_lr()[0])
@@ -139,9 +141,11 @@ class Setup:
         samples: list[dict] = []
         t0 = time.time()
         if heldout and self.heldout is not None:
-            metrics, samples = self.heldout(self.rollout_engine())
+            self.rollout.sync_weights()
+            metrics, samples = self.heldout(self.rollout)
         if humaneval and self.humaneval is not None:
-            metrics.update(self.humaneval(self.rollout_engine(), step))
+            self.rollout.sync_weights()
+            metrics.update(self.humaneval(self.rollout, step))
         self.eval_seconds += time.time() - t0
         if not metrics:
             return {}
@@ -188,9 +192,21 @@ class Setup:
         return summary
 
 
-def setup_engine(cfg: DictConfig, run: RunContext, trainer, wrap: Callable, total_steps: int,
-                 model_prefix: str = "model.", model_path: str | None = None) -> Setup:
-    """Data, model, loss, optimizer, schedule and DeepSpeed engine, resumed if asked."""
+def optimizer_groups(module: torch.nn.Module, extra: list[dict]) -> list[dict]:
+    """AdamW groups: ``extra`` (a loss's own parameters with their own settings, see
+    `funcall.losses.base.SFTLoss.parameter_groups`) and every other trainable parameter of
+    ``module`` in the default group (the optimizer config's lr and weight decay)."""
+    taken = {id(p) for group in extra for p in group["params"]}
+    rest = [p for p in module.parameters() if p.requires_grad and id(p) not in taken]
+    return [{"params": rest}, *extra]
+
+
+def setup_engine(cfg: DictConfig, run: RunContext, trainer, module: Callable, total_steps: int,
+                 model_prefix: str = "model.", model_path: str | None = None,
+                 param_groups: list[dict] | None = None) -> Setup:
+    """Data, model, optimizer, schedule, DeepSpeed engine and rollout engine, resumed if asked.
+    ``module(model)`` is what DeepSpeed wraps (the model with its loss for SFT, the policy for
+    RL); ``param_groups`` are extra optimizer groups (`optimizer_groups`)."""
     import deepspeed
 
     train, held_out, style = build_data(cfg, trainer.eval_size)
@@ -200,13 +216,14 @@ def setup_engine(cfg: DictConfig, run: RunContext, trainer, wrap: Callable, tota
     if model_path:
         source.path = model_path
     model, tokenizer, _ = load_pretrained(source, ds_config)
-    module = wrap(model, instantiate(cfg.loss, _key="loss"))
-    params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = instantiate(cfg.optim.optimizer, _key="optim.optimizer")(params)
+    wrapped = module(model)
+    optimizer = instantiate(cfg.optim.optimizer, _key="optim.optimizer")(optimizer_groups(wrapped, param_groups or []))
     schedule = instantiate(cfg.optim.scheduler, _key="optim.scheduler")
     engine, _, _, _ = deepspeed.initialize(
-        model=module, optimizer=optimizer, config=ds_config,
+        model=wrapped, optimizer=optimizer, config=ds_config,
         lr_scheduler=functools.partial(schedule, total_steps=total_steps))
+    rollout = instantiate(cfg.rollout.engine, module=model, tokenizer=tokenizer, ds_engine=engine,
+                          _key="rollout.engine")
     start_step, resumed = 0, False
     if trainer.resume:
         state = checkpoint.load(engine, run.run_dir, run.dist.rank)
@@ -224,7 +241,7 @@ def setup_engine(cfg: DictConfig, run: RunContext, trainer, wrap: Callable, tota
     return Setup(run=run, trainer=trainer, engine=engine, model=model, model_prefix=model_prefix,
                  tokenizer=tokenizer, style=style, train=train,
                  sampler=GlobalSampler(len(train), seed=int(cfg.seed)), heldout=heldout,
-                 start_step=start_step, zero_stage=zero_stage(ds_config),
+                 start_step=start_step, zero_stage=zero_stage(ds_config), rollout=rollout,
                  humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir))
 
 
@@ -233,14 +250,16 @@ def local_param_count(module: torch.nn.Module) -> int:
     return sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in module.parameters())
 
 
-SUM_PREFIXES = ("tokens/", "data/")
+SUMMED = ("tokens/step", "data/truncated")  # counts: summed over ranks; every other metric is averaged
 
 
 def log_step(run: RunContext, row: dict[str, Any], step: int, every: int, last: bool, world_size: int) -> None:
-    """Average (or, for counts, sum) the step's metrics over ranks, then log them on rank 0."""
-    keys = sorted(k for k, v in row.items() if isinstance(v, (int, float)) and v is not None)
-    totals = all_reduce_sum([float(row[k]) for k in keys])
-    merged = {k: (t if k.startswith(SUM_PREFIXES) else t / world_size) for k, t in zip(keys, totals)}
+    """Average (or, for counts, sum) the step's metrics over ranks, then log them on rank 0.
+    Ranks may hold different keys (a metric one rank could not compute): each is averaged over
+    the ranks that hold it, and every rank makes the same collective calls."""
+    values = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and v is not None}
+    totals = sum_over_ranks({**values, **{f"#{k}": 1.0 for k in values}})
+    merged = {k: (t if k in SUMMED else t / totals[f"#{k}"]) for k, t in totals.items() if not k.startswith("#")}
     if run.progress is not None:
         run.progress.update(1)
         run.progress.set_postfix({k: f"{merged[k]:.4g}" for k in ("loss", "reward/mean") if k in merged})

@@ -109,3 +109,30 @@ def shutdown() -> None:
 
 def zero_stage(ds_config: dict) -> int:
     return int(ds_config.get("zero_optimization", {}).get("stage", 0))
+
+
+def sum_over_ranks(values: dict[str, float]) -> dict[str, float]:
+    """Sum a dict of numbers over ranks; a key missing on a rank counts as 0 there. Every rank
+    gets the same result and makes the same two collective calls, whatever keys it holds."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return dict(values)
+    keys = sorted({k for part in all_gather_objects(sorted(values)) for k in part})
+    return dict(zip(keys, all_reduce_sum([float(values.get(k, 0.0)) for k in keys])))
+
+
+def optimizer_step(engine) -> float | None:
+    """``engine.step()`` after a micro-batch's backward; at the accumulation boundary (when the
+    optimizer really steps) also the global gradient norm of that step, else None.
+
+    ZeRO stages compute the norm inside the step; without ZeRO DeepSpeed leaves it to torch's
+    optimizer, so it is taken from the (already all-reduced) gradients just before."""
+    boundary = engine.is_gradient_accumulation_boundary()
+    before = None
+    if boundary and not engine.zero_optimization():
+        grads = [p.grad for p in engine.module.parameters() if p.grad is not None]
+        before = float(torch.nn.utils.get_total_norm(grads)) if grads else None
+    engine.step()
+    if not boundary:
+        return None
+    norm = engine.get_global_grad_norm()
+    return before if norm is None else float(norm)

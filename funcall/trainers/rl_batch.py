@@ -141,12 +141,14 @@ def _shared_prompt_logits(model, batch: RolloutBatch) -> torch.Tensor:
     first = model(input_ids=batch.input_ids[::g, :w], attention_mask=batch.attention_mask[::g, :w],
                   position_ids=batch.position_ids[::g, :w], cache=cache, use_cache=True, logits_to_keep=1).logits
     first = first.repeat_interleave(g, dim=0)  # predicts completion token 0
-    if c == 1:
-        return first
     cache.batch_repeat_interleave(g)
-    rest = model(input_ids=batch.input_ids[:, w:w + c - 1], attention_mask=batch.attention_mask[:, :w + c - 1],
-                 position_ids=batch.position_ids[:, w:w + c - 1], cache=cache, use_cache=True).logits
-    return torch.cat([first, rest], dim=1)
+    # Always two forwards, even when every completion here is one token long (then the second
+    # runs that token and its logits are dropped, still inside the graph): under ZeRO-3 each
+    # forward and its backward are collective, so a rank must not skip one its peer runs.
+    k = max(c - 1, 1)
+    rest = model(input_ids=batch.input_ids[:, w:w + k], attention_mask=batch.attention_mask[:, :w + k],
+                 position_ids=batch.position_ids[:, w:w + k], cache=cache, use_cache=True).logits
+    return torch.cat([first, rest], dim=1)[:, :c]
 
 
 def _prefix_len_to_tokens(tokenizer, ids: list[int], char_pos: int) -> int:

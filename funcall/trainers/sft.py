@@ -8,6 +8,10 @@ schedule at the accumulation boundary. What differs from the obvious version:
 * The step's examples are sorted by length before they are cut into micro-batches, so with
   ``grad_accum > 1`` short sequences are not padded to the longest of the step (the gradient is
   that of the same examples; only the padding is gone).
+* The loss is the mean over the whole step's target tokens, not a mean of micro-batch means:
+  the step's token counts are summed over micro-batches and ranks first (one all-reduce) and
+  each micro-batch contributes its share (`funcall.losses.base`), so ``grad_accum`` 1 or 4, one
+  rank or two, give the same update (tested).
 * The model and the loss live in one ``nn.Module`` (`SFTModule`), so a loss with parameters
   (SRML's learnable alpha) is optimised, sharded and checkpointed by DeepSpeed like a weight.
 * Losses see per-token NLL and span labels (`funcall.losses.base`), never logits.
@@ -27,9 +31,11 @@ from torch import nn
 
 from funcall.data.spans import IGNORE
 from funcall.data.tokenize import collate_sft, encode_sft
+from funcall.losses.base import SpanCounts
 from funcall.trainers.common import LoopSettings, RunContext, log_step, setup_engine
-from funcall.trainers.distributed import all_reduce_sum
+from funcall.trainers.distributed import all_reduce_sum, optimizer_step, sum_over_ranks
 from funcall.utils.errors import TrainingDiverged
+from funcall.utils.instantiate import instantiate
 
 
 def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -46,11 +52,18 @@ class SFTModule(nn.Module):
         self.model = model
         self.loss = loss
 
-    def forward(self, input_ids, attention_mask, position_ids, labels, spans):
+    def forward(self, input_ids, attention_mask, position_ids, labels, spans, counts: SpanCounts | None = None):
         # labels/spans cover the last columns only (see collate_sft): logits for those alone
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                             use_cache=False, logits_to_keep=labels.shape[1]).logits
-        return self.loss(token_nll(logits, labels), spans)
+        return self.loss(token_nll(logits, labels), spans, counts)
+
+
+def step_counts(batches: list[dict[str, torch.Tensor]], world_size: int) -> SpanCounts:
+    """The optimizer step's target-token counts, summed over its micro-batches and all ranks."""
+    local = [SpanCounts.of(b["spans"]).values() for b in batches]
+    totals = all_reduce_sum([sum(col) for col in zip(*local)])
+    return SpanCounts(*totals, parts=len(batches) * world_size)
 
 
 @dataclass
@@ -59,7 +72,9 @@ class SFTTrainer(LoopSettings):
     grad_accum: int = 1
 
     def fit(self, cfg, run: RunContext) -> dict:
-        setup = setup_engine(cfg, run, self, wrap=lambda model, loss: SFTModule(model, loss), total_steps=self.max_steps)
+        loss_fn = instantiate(cfg.loss, _key="loss")
+        setup = setup_engine(cfg, run, self, module=lambda model: SFTModule(model, loss_fn), total_steps=self.max_steps,
+                             param_groups=loss_fn.parameter_groups())
         engine, tok, style = setup.engine, setup.tokenizer, setup.style
         dist = run.dist
         t_start = time.time()
@@ -68,7 +83,7 @@ class SFTTrainer(LoopSettings):
             setup.evaluate(step)
         while step < self.max_steps:
             t0 = time.time()
-            sums, tokens, truncated = {}, 0, 0
+            sums, grad_norm = {}, None
             # This rank's examples for the whole step, encoded, then cut into length-sorted
             # micro-batches: each is padded only to its own longest sequence.
             idx = [i for micro in range(self.grad_accum) for i in setup.sampler.micro_batch(
@@ -77,26 +92,30 @@ class SFTTrainer(LoopSettings):
                 setup.first_step_ids = [setup.train[i].id for i in idx]
             step_examples = sorted((encode_sft(tok, setup.train[i], style, self.max_length) for i in idx),
                                    key=lambda e: len(e.input_ids))
-            for micro in range(self.grad_accum):
-                encoded = step_examples[micro * self.micro_batch_size:(micro + 1) * self.micro_batch_size]
-                batch = collate_sft(encoded, tok.pad_token_id)
-                tokens += int(batch["attention_mask"].sum())
-                truncated += sum(e.truncated for e in encoded)
+            chunks = [step_examples[m * self.micro_batch_size:(m + 1) * self.micro_batch_size]
+                      for m in range(self.grad_accum)]
+            batches = [collate_sft(chunk, tok.pad_token_id) for chunk in chunks]
+            counts = step_counts(batches, dist.world_size)
+            for batch in batches:
                 batch = {k: v.to(engine.device) for k, v in batch.items()}
-                loss, metrics = engine(**batch)
-                if all_reduce_sum([0.0 if torch.isfinite(loss) else 1.0])[0] > 0:
+                share, metrics = engine(**batch, counts=counts)
+                if all_reduce_sum([0.0 if torch.isfinite(share) else 1.0])[0] > 0:
                     raise TrainingDiverged(
-                        f"loss is {loss.item()} at step {step + 1}: stopping. Last good checkpoint: "
+                        f"loss is {share.item()} at step {step + 1}: stopping. Last good checkpoint: "
                         f"{setup.last_checkpoint() or 'none'} (lower optim.optimizer.lr or set optim.max_grad_norm)")
-                engine.backward(loss)
-                grad_norm = setup.grad_norm() if micro == self.grad_accum - 1 else None
-                engine.step()
+                # the shares add up to the step's loss over micro-batches and ranks; DeepSpeed
+                # averages gradients over ranks, hence the world size, and must not divide by
+                # the number of micro-steps again (funcall.losses.base)
+                engine.backward(share * dist.world_size, scale_wrt_gas=False)
+                norm = optimizer_step(engine)
+                grad_norm = grad_norm if norm is None else norm
                 for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + v / self.grad_accum
+                    sums[k] = sums.get(k, 0.0) + v
             step += 1
             dt = time.time() - t0
-            row = {**sums, "grad_norm": grad_norm, "lr": setup.lr(), "time/step_s": dt,
-                   "tokens/step": tokens, "data/truncated": truncated}
+            row = {**sum_over_ranks(sums), "grad_norm": grad_norm, "lr": setup.lr(), "time/step_s": dt,
+                   "tokens/step": sum(int(b["attention_mask"].sum()) for b in batches),
+                   "data/truncated": sum(e.truncated for e in step_examples)}
             log_step(run, row, step, every=self.log_every, last=step == self.max_steps, world_size=dist.world_size)
             setup.after_step(step)
             if setup.out_of_time(t_start):
