@@ -6,7 +6,7 @@ import pytest
 
 from funcall.bfcl import check
 from funcall.bfcl.checker import is_empty_output, standardize_string
-from funcall.calls.python_syntax import ParseFailure
+from funcall.calls.limits import ParseFailure
 
 
 def doc(name="f", required=("a",), **types):

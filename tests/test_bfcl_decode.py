@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from funcall.bfcl.decode import decode_text
-from funcall.calls.python_syntax import ParseFailure
+from funcall.calls.limits import ParseFailure
 
 
 def failed(result) -> bool:

@@ -17,8 +17,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from conftest import BFCL_DATA, REPO
+from funcall.judges.prompts import TITLES
 from funcall.judges.scripted_server import ChatServer, Reply, pass_all
-from funcall.prepare.prompts import TITLES
 from funcall.prepare_data import CONF_DIR, run
 
 MIXED = REPO / "tests" / "data" / "prepare" / "xlam_mixed.json"

@@ -8,8 +8,8 @@ import pytest
 
 from funcall.data.schema import Example
 from funcall.judges.base import ChatRequest, Completion, Judge, JudgeStats, JudgeUnavailable
+from funcall.judges.prompts import TITLES
 from funcall.prepare.pipeline import Pipeline, tally
-from funcall.prepare.prompts import TITLES
 from funcall.prepare.samples import Rejection, Sample
 from funcall.prepare.stages import ASTStage, LLMOptions, LLMStage
 

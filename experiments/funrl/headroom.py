@@ -25,12 +25,13 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from funcall.bfcl.checker import check
+from funcall.bfcl.decode import decode_completion
 from funcall.calls.formats import parse_completion
 from funcall.data.prompts import PromptStyle
 from funcall.data.synthetic import SyntheticTask
 from funcall.data.tokenize import encode_prompt
 from funcall.models.load import load_tokenizer
-from funcall.rewards.ast_match import decoded_answer, structure_ok
+from funcall.rewards.ast_match import structure_ok
 from funcall.rewards.base import bfcl_function_docs
 from funcall.rollout.hf import HFEngine
 
@@ -43,7 +44,7 @@ def error_type(text: str, example) -> str | None:
     if not structure_ok(parsed, require_think=True):
         return "format"
     verdict = check(example.category, bfcl_function_docs(example.tools), example.ground_truth(),
-                    decoded_answer(parsed, FORMAT, example.category))
+                    decode_completion(parsed, FORMAT, example.category))
     return None if verdict.valid else verdict.error_type
 
 

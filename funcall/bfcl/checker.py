@@ -5,8 +5,9 @@ matching of parallel calls). This one deliberately reproduces the official rules
 scores must be comparable with published BFCL numbers: the one-level element type check that is
 skipped when an answer option is not a list, the variable escape, `[]` matching an omittable `""`
 option, error types overwritten in the dict check, greedy parallel matching, int -> float only in
-Python, Java/JavaScript values converted from source text (see java_js.py). The rules are written
-out in /work/shared/specs/bfcl_checker.md and pinned by tests against labels from the official code.
+Python, Java/JavaScript values converted from source text (see java_js.py). Each rule is
+pinned by a test of its own (tests/test_bfcl_checker.py) and the whole by 22,826 verdicts of the
+official code (tests/test_bfcl_conformance.py, the labelled corpus in tests/data/bfcl/).
 
 Where the official code would raise (malformed ground truth or a decoded value it cannot handle),
 the verdict is `checker_error` instead of a crash.
@@ -18,7 +19,7 @@ import re
 from typing import Any
 
 from funcall.bfcl import java_js
-from funcall.calls.python_syntax import ParseFailure
+from funcall.calls.limits import ParseFailure
 
 SINGLE_TURN_CATEGORIES = (
     "simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple",

@@ -45,6 +45,3 @@ def load_category(data_dir: str | Path, category: str, limit: int | None = None)
     ]
     return entries[:limit] if limit is not None else entries
 
-
-def load_categories(data_dir: str | Path, categories: list[str] | tuple[str, ...] = SINGLE_TURN_CATEGORIES) -> dict[str, list[Entry]]:
-    return {category: load_category(data_dir, category) for category in categories}

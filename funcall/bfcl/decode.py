@@ -11,11 +11,14 @@ tree-sitter. The result may be something other than a call list (Java decodes "n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from funcall.bfcl.checker import language_of
-from funcall.calls.limits import DEFAULT_LIMITS, Limits
-from funcall.calls.python_syntax import ParseFailure, bracketed, prompting_output_pairs
+from funcall.calls.limits import DEFAULT_LIMITS, Limits, ParseFailure
+from funcall.calls.python_syntax import bracketed, prompting_output_pairs
+
+if TYPE_CHECKING:
+    from funcall.calls.formats import ParsedCompletion
 
 DecodeFailure = ParseFailure
 
@@ -45,3 +48,16 @@ def decode_text(text: str, category: str, limits: Limits = DEFAULT_LIMITS) -> An
     from funcall.bfcl.js_call import decode_js
 
     return decode_js(source, limits)
+
+
+def decode_completion(parsed: ParsedCompletion, answer_format: str, category: str) -> Any:
+    """What BFCL's checker receives for a completion parsed in ``answer_format``: the answer span
+    decoded as BFCL decodes prompting output (Python-syntax formats), or the JSON calls converted
+    (hermes, openai). The training reward and the evaluation both score this. (The formats are
+    imported here, not at the top: the checker's CLI does not need them at start-up.)"""
+    from funcall.calls.canonical import to_bfcl
+    from funcall.calls.formats import PYTHON_SYNTAX_FORMATS
+
+    if answer_format in PYTHON_SYNTAX_FORMATS:
+        return decode_text(parsed.answer, category) if parsed.answer is not None else ParseFailure("missing_answer")
+    return to_bfcl(parsed.calls) if parsed.calls is not None else ParseFailure(parsed.error or "syntax")

@@ -9,15 +9,11 @@ other node is the concatenation of its parts without whitespace (`1 + 2` -> `1+2
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from funcall.bfcl.java_expressions import JavaExpressionParser, Node
 from funcall.bfcl.source_tokens import SourceError
 
-if TYPE_CHECKING:
-    from funcall.bfcl.java_call import Node, _JavaParser
 
-
-def render_value(parser: _JavaParser, node: Node, top: bool = False) -> str:
+def render_value(parser: JavaExpressionParser, node: Node, top: bool = False) -> str:
     tokens = parser.tokens
     if node.kind in ("string", "char") and node.first == node.last:
         text = tokens[node.first].text
@@ -38,7 +34,7 @@ def render_value(parser: _JavaParser, node: Node, top: bool = False) -> str:
     return _render_span(parser, node.first, node.last, parser.specials_by_first_token)
 
 
-def _render_span(parser: _JavaParser, first: int, last: int, by_first: dict[int, list[Node]]) -> str:
+def _render_span(parser: JavaExpressionParser, first: int, last: int, by_first: dict[int, list[Node]]) -> str:
     """Tokens first..last joined without spaces, each outermost special node rendered instead."""
     pieces, index = [], first
     while index <= last:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from funcall.calls.python_syntax import ParseFailure
+from funcall.calls.limits import ParseFailure
 
 _WORD = r"[A-Za-z_$][\w$]*"
 _DOTTED = rf"{_WORD}(?:\.{_WORD})*"

@@ -3,7 +3,7 @@
 A call is the canonical dict `{"name": str, "arguments": dict}`. Public surface:
 `render_completion`, `parse_completion`, `think_span`, `answer_span`, `FORMATS` (formats.py);
 `parse_python_calls`, `render_python_calls` (python_syntax.py); `to_bfcl`, `from_bfcl`
-(canonical.py); `Limits` (limits.py). Nothing here executes model output.
+(canonical.py); `Limits`, `ParseFailure` (limits.py). Nothing here executes model output.
 
 The names are loaded on first use, so that a process that only needs one module (the BFCL
 checker's CLI imports funcall.calls.python_syntax) does not pay for the others at start-up.
@@ -16,7 +16,7 @@ _MODULE_OF = {
     "FORMATS": "formats", "ParsedCompletion": "formats", "answer_span": "formats", "parse_completion": "formats",
     "render_completion": "formats", "think_span": "formats",
     "DEFAULT_LIMITS": "limits", "Limits": "limits",
-    "ParseFailure": "python_syntax", "parse_python_calls": "python_syntax", "render_python_calls": "python_syntax",
+    "ParseFailure": "limits", "parse_python_calls": "python_syntax", "render_python_calls": "python_syntax",
 }
 
 __all__ = [

@@ -7,8 +7,6 @@ merging calls that share a name (a parallel answer may call the same function tw
 
 from __future__ import annotations
 
-from typing import Any
-
 
 def to_bfcl(calls: list[dict]) -> list[dict]:
     """`[{"name": "f", "arguments": {"a": 1}}]` -> `[{"f": {"a": 1}}]`."""
@@ -25,10 +23,3 @@ def from_bfcl(decoded: list[dict]) -> list[dict]:
         calls.append({"name": name, "arguments": arguments})
     return calls
 
-
-def is_canonical_call(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("name"), str)
-        and isinstance(value.get("arguments"), dict)
-    )

@@ -11,8 +11,7 @@ import json
 import re
 from typing import Any
 
-from funcall.calls.limits import DEFAULT_LIMITS, Limits
-from funcall.calls.python_syntax import ParseFailure
+from funcall.calls.limits import DEFAULT_LIMITS, Limits, ParseFailure
 
 TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 

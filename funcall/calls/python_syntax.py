@@ -21,32 +21,8 @@ import ast
 import operator
 from typing import Any, ClassVar
 
-from funcall.calls.limits import DEFAULT_LIMITS, Limits
+from funcall.calls.limits import DEFAULT_LIMITS, Limits, ParseFailure
 from funcall.calls.python_plain import plain_call_pairs
-
-
-class ParseFailure:
-    """Why a text is not a call list. `code` is one of: too_long, syntax, not_a_call, depth,
-    numeric, unsupported. (Written out rather than a dataclass: importing dataclasses costs the
-    BFCL checker's CLI ~6 ms of start-up.)"""
-
-    __slots__ = ("code", "message")
-
-    def __init__(self, code: str, message: str = ""):
-        self.code, self.message = code, message
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.code, self.message) == (other.code, other.message)
-
-    __hash__ = None  # mutable, like the dataclass it replaces
-
-    def __repr__(self) -> str:
-        return f"ParseFailure(code={self.code!r}, message={self.message!r})"
-
-    def __bool__(self) -> bool:  # a failure is falsy, so `if not result:` reads naturally
-        return False
 
 
 class _Refused(Exception):

@@ -15,8 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-TYPE_NAMES = {"string": "str", "integer": "int", "number": "float", "float": "float", "boolean": "bool",
-              "array": "list", "dict": "dict", "object": "dict", "tuple": "tuple", "any": "any"}
+from funcall.data.types import KINDS, short_name
 
 INSTRUCTIONS = {
     "think_answer": (
@@ -63,9 +62,10 @@ def signature(tool: dict, describe: bool = True) -> str:
         if spec.get("enum"):
             kind = "|".join(json.dumps(v) for v in spec["enum"])
         else:
-            kind = TYPE_NAMES.get(spec.get("type", "any"), str(spec.get("type")))
+            kind = short_name(spec.get("type", "any"))
             if kind == "list" and isinstance(spec.get("items"), dict):
-                kind = f"list[{TYPE_NAMES.get(spec['items'].get('type'), 'any')}]"
+                item = spec["items"].get("type")
+                kind = f"list[{short_name(item) if item in KINDS else 'any'}]"
         parts.append(f"{name}{'' if name in required else '?'}: {kind}")
     head = f"{tool['name']}({', '.join(parts)})"
     description = tool.get("description", "").strip()

@@ -28,6 +28,17 @@ CATEGORIES = (
 )
 
 
+
+def infer_category(n_calls: int, n_tools: int) -> str:
+    """The BFCL category of an example by its shape, as BFCL files its own entries: no call ->
+    irrelevance; one call -> simple_python with one tool offered, else multiple; several calls ->
+    parallel with one tool offered, else parallel_multiple."""
+    if n_calls == 0:
+        return "irrelevance"
+    if n_calls == 1:
+        return "simple_python" if n_tools <= 1 else "multiple"
+    return "parallel" if n_tools <= 1 else "parallel_multiple"
+
 @dataclass
 class Example:
     id: str
@@ -77,8 +88,7 @@ class Example:
         reasoning = row.get("reasoning")
         if reasoning is not None and not isinstance(reasoning, str):
             raise DataError(f"{where}: field 'reasoning' must be a string or null")
-        category = row.get("category") or ("irrelevance" if not row["calls"] else
-                                           "parallel" if len(row["calls"]) > 1 else "simple_python")
+        category = row.get("category") or infer_category(len(row["calls"]), len(row["tools"]))
         if category not in CATEGORIES:
             raise DataError(f"{where}: unknown category '{category}' (one of {', '.join(CATEGORIES)})")
         return cls(

@@ -14,12 +14,9 @@ from __future__ import annotations
 import json
 import re
 
-from funcall.data.schema import Example
+from funcall.data.schema import Example, infer_category
+from funcall.data.types import kind as type_kind
 from funcall.utils.errors import DataError
-
-_BASE = {"str": "string", "string": "string", "int": "integer", "integer": "integer", "float": "number",
-         "number": "number", "double": "number", "bool": "boolean", "boolean": "boolean", "list": "array",
-         "array": "array", "tuple": "tuple", "set": "array", "dict": "dict", "object": "dict", "any": "any"}
 
 
 def informal_type(text: str) -> tuple[dict, bool]:
@@ -36,7 +33,8 @@ def informal_type(text: str) -> tuple[dict, bool]:
         t, optional = m.group(1).strip(), True
     m = re.fullmatch(r"(\w+)\s*\[(.*)\]", t)
     head, inner = (m.group(1), m.group(2)) if m else (t, None)
-    kind = _BASE.get(head.lower(), "any")
+    kind = type_kind(head) or "any"
+    kind = "any" if kind == "null" else kind
     schema: dict = {"type": kind}
     if kind == "array" and inner:
         item, _ = informal_type(inner.split(",")[0])
@@ -82,14 +80,6 @@ def _json_field(row: dict, name: str, where: str):
     return value
 
 
-def category_of(calls: list[dict], n_tools: int) -> str:
-    if not calls:
-        return "irrelevance"
-    if len(calls) == 1:
-        return "simple_python" if n_tools == 1 else "multiple"
-    return "parallel" if len({c["name"] for c in calls}) == 1 else "parallel_multiple"
-
-
 def xlam_calls(answers: object, where: str, field: str = "answers") -> list[dict]:
     """The calls of an xLAM ``answers`` field, read strictly: a DataError for anything that is not
     a list of ``{"name": str, "arguments": object}`` (``arguments`` may be a JSON object string).
@@ -133,4 +123,4 @@ def example_from_xlam(row: object, where: str, keep_raw_answers: bool = False) -
             args = ans.get("arguments", {})
             calls.append({"name": ans["name"], "arguments": args if isinstance(args, dict) else {}})
     return Example(id=str(row.get("id", where)), tools=tools, messages=[{"role": "user", "content": row["query"]}],
-                   calls=calls, reasoning=row.get("reasoning"), category=category_of(calls, len(tools)), meta=meta)
+                   calls=calls, reasoning=row.get("reasoning"), category=infer_category(len(calls), len(tools)), meta=meta)

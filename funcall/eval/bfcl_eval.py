@@ -28,16 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES, Verdict, check
-from funcall.bfcl.decode import decode_text
+from funcall.bfcl.decode import decode_completion, decode_text
 from funcall.calls.formats import FORMATS, parse_completion
 from funcall.data.bfcl_source import load_bfcl_examples
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
 from funcall.data.tokenize import encode_prompt
+from funcall.dist import shard
 from funcall.eval.bfcl_prompt import language_notes
 from funcall.eval.bfcl_report import jsonable, write_report
-from funcall.eval.task import Report, generate_in_step, my_indices
-from funcall.rewards.ast_match import decoded_answer
+from funcall.eval.task import Report, generate_in_step
 from funcall.utils.errors import ConfigError, DataError
 
 DECODE_MODES = ("format", "raw")
@@ -121,7 +121,7 @@ class BFCLEval:
         return context_length - self.max_new_tokens if context_length else None
 
     def run(self, engine, tokenizer, dist, context_length: int | None = None, progress=None) -> list[dict]:
-        indices = my_indices(len(self.examples), dist.rank, dist.world_size)
+        indices = shard(len(self.examples), dist.rank, dist.world_size)
         prompts = [self.encode(tokenizer, self.examples[i]) for i in indices]
         limit = self.prompt_limit(context_length)
         fits = [k for k, p in enumerate(prompts) if limit is None or len(p) <= limit]
@@ -147,7 +147,7 @@ class BFCLEval:
         category = example.category
         parsed = parse_completion(text, self.style.answer_format)
         try:
-            decoded = decode_text(text, category) if self.decode == "raw" else decoded_answer(
+            decoded = decode_text(text, category) if self.decode == "raw" else decode_completion(
                 parsed, self.style.answer_format, category)
             verdict = check(category, example.tools, example.ground_truth(), decoded)
         except Exception as exc:  # noqa: BLE001 - one odd entry must not end a long evaluation

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from funcall.bfcl.scores import IRRELEVANCE, LIVE, SIMPLE, summarize
-from funcall.calls.python_syntax import ParseFailure
+from funcall.calls.limits import ParseFailure
 from funcall.eval.task import Report
-from funcall.logging.run_log import write_json_atomic
+from funcall.utils.atomic import write_json_atomic, write_jsonl_atomic
 
 NON_LIVE = SIMPLE + ("multiple", "parallel", "parallel_multiple")
 SUMMARY_ROWS = (  # (key in the scores, label, categories it averages)
@@ -105,15 +103,6 @@ def flat_metrics(scores: dict[str, Any], prefix: str = "bfcl") -> dict[str, Any]
         out[f"{prefix}/{name}"] = value["accuracy"]
         out[f"{prefix}/{name}/n"] = value["n"]
     return out
-
-
-def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def write_report(rows: list[dict], categories: list[str], run_dir: Path, meta: dict[str, Any],

@@ -1,6 +1,6 @@
 """HumanEval inside training: ``eval/humaneval_pass@1`` every N steps, beside ``eval/ast_accuracy``.
 
-`HumanEvalDuringTraining` is what `funcall.trainers.common.Setup.evaluate` calls next to the
+`HumanEvalDuringTraining` is what `funcall.trainers.session.Session.evaluate` calls next to the
 held-out AST evaluation when the train config's ``humaneval.every`` is positive. It is the same
 `funcall.eval.humaneval.HumanEvalTask` as ``python -m funcall.evaluate eval=humaneval`` (same
 prompts, sandbox and pass@k), run on the live training weights through the trainer's generation
@@ -18,9 +18,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from funcall.dist import DistInfo, all_gather_objects, shard
 from funcall.eval.humaneval import HumanEvalTask
-from funcall.eval.task import my_indices
-from funcall.trainers.distributed import DistInfo, all_gather_objects
 from funcall.utils.errors import ConfigError
 
 PREFIX = "eval/humaneval_"
@@ -34,7 +33,7 @@ class HumanEvalDuringTraining:
         self.run_dir = Path(run_dir)
         self.every = int(every)
         task.load()  # the problems, and the sandbox's isolation check: fail before training starts
-        self.mine = my_indices(len(task.problems), dist.rank, dist.world_size)
+        self.mine = shard(len(task.problems), dist.rank, dist.world_size)
 
     def due(self, step: int) -> bool:
         return self.every > 0 and step % self.every == 0
@@ -58,12 +57,12 @@ class HumanEvalDuringTraining:
 
 def build(cfg, tokenizer, dist: DistInfo, run_dir: Path) -> HumanEvalDuringTraining | None:
     """From the train config's ``humaneval`` node; None when it is absent or ``every`` is 0."""
+    from omegaconf import OmegaConf
+
     node = cfg.get("humaneval") if hasattr(cfg, "get") else None
     if node is None or not int(node.get("every") or 0):
         return None
-    settings = {k: v for k, v in dict(node).items() if k != "every"}
-    settings["sandbox"] = dict(settings.get("sandbox") or {})
-    settings["k"] = list(settings.get("k") or [1])
+    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in ("every", "_target_")}
     try:
         task = HumanEvalTask(**settings, config_key="humaneval")
     except TypeError as exc:

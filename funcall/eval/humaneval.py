@@ -33,10 +33,11 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from funcall.dist import shard
 from funcall.eval.pass_at_k import mean_pass_at_k, pass_at_k
 from funcall.eval.sandbox import Limits, Sandbox, SandboxError
-from funcall.eval.task import Report, generate_in_step, my_indices
-from funcall.logging.run_log import write_json_atomic
+from funcall.eval.task import Report, generate_in_step
+from funcall.utils.atomic import write_json_atomic
 from funcall.utils.errors import ConfigError, DataError
 
 PROMPT_STYLES = ("chat", "completion")
@@ -202,7 +203,7 @@ class HumanEvalTask:
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def run(self, engine, tokenizer, dist, context_length: int | None = None, progress=None) -> list[dict]:
-        indices = my_indices(len(self.problems), dist.rank, dist.world_size)
+        indices = shard(len(self.problems), dist.rank, dist.world_size)
         texts = self.generate(engine, tokenizer, [self.problems[i] for i in indices], progress)
         return self.grade([self.problems[i] for i in indices], texts, indices)
 

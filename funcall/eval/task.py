@@ -11,7 +11,7 @@ prompts, grading, scores and files.
 * every rank makes the same calls with the same batch sizes, because generation under ZeRO-3 is
   collective (a gather per call, or per token with ``synced_gpus``): the ranks first agree on the
   largest prompt count, and a rank with fewer pads its last batches with a copy of its shortest
-  prompt whose answer is thrown away. Entries are dealt round-robin (`my_indices`), so counts
+  prompt whose answer is thrown away. Entries are dealt round-robin (`funcall.dist.shard`), so counts
   differ by at most one, plus whatever a task leaves out (over-long prompts).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from funcall.trainers.distributed import all_gather_objects
+from funcall.dist import all_gather_objects
 
 
 @dataclass
@@ -46,11 +46,6 @@ class EvalTask(Protocol):
 
     def report(self, rows: list[dict], run_dir: Path, meta: dict[str, Any]) -> Report:
         """Score every rank's rows, write the task's files into ``run_dir``, return what to log."""
-
-
-def my_indices(n: int, rank: int, world_size: int) -> list[int]:
-    """The entries this rank evaluates: every ``world_size``-th, starting at ``rank``."""
-    return list(range(rank, n, world_size))
 
 
 def generate_in_step(engine, prompts: list[list[int]], *, batch_size: int, max_new_tokens: int,

@@ -21,7 +21,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from funcall.calls.python_syntax import ParseFailure, parse_python_calls
+from funcall.calls.limits import ParseFailure
+from funcall.calls.python_syntax import parse_python_calls
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from funcall.utils.atomic import write_atomic, write_json_atomic
 
 
 def _clean(value: Any) -> Any:
@@ -23,15 +23,6 @@ def _clean(value: Any) -> Any:
     if hasattr(value, "item"):
         return _clean(value.item())
     return value
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 class RunLog:
@@ -61,10 +52,7 @@ class RunLog:
                     kept.append(line)
             except json.JSONDecodeError:
                 break  # a line cut by the kill: everything after it is gone too
-        fd, tmp = tempfile.mkstemp(dir=self.run_dir, prefix=".metrics.")
-        with os.fdopen(fd, "w") as f:
-            f.write("".join(line + "\n" for line in kept))
-        os.replace(tmp, self.metrics_path)
+        write_atomic(self.metrics_path, lambda f: f.writelines(line + "\n" for line in kept))
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         if not self.is_main:

@@ -22,20 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from funcall.data.types import kind as type_kind
+
 REASONS = ("unparseable_answer", "unknown_function", "missing_required", "unknown_argument", "wrong_type",
            "not_in_enum")
 
-_KINDS = {
-    "string": "string", "str": "string",
-    "integer": "integer", "int": "integer",
-    "number": "number", "float": "number", "double": "number",
-    "boolean": "boolean", "bool": "boolean",
-    "array": "array", "list": "array", "set": "array",
-    "tuple": "tuple",
-    "dict": "dict", "object": "dict",
-    "any": "any", "": "any",
-    "null": "null", "none": "null",
-}
 
 
 @dataclass(frozen=True)
@@ -101,7 +92,7 @@ def _kinds(schema: dict) -> list[str] | None:
     names = declared if isinstance(declared, list) else [declared]
     kinds = []
     for name in names:
-        kind = _KINDS.get(str(name).strip().lower()) if name is not None else "any"
+        kind = "any" if name is None or not str(name).strip() else type_kind(name)
         if kind is None or kind == "any":
             return None
         kinds.append(kind)

@@ -20,23 +20,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from funcall.logging.run_log import write_json_atomic
+from funcall.utils.atomic import write_json_atomic, write_jsonl_atomic
 
 JSON_COLUMNS = ("tools", "messages", "calls", "possible_answer", "meta")
 COLUMNS = ("id", "category", "reasoning") + JSON_COLUMNS
-
-
-def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def dataset_columns(rows: list[dict]) -> dict[str, list]:

@@ -29,11 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from funcall.data.xlam import category_of
+from funcall.data.schema import infer_category
+from funcall.judges import prompts
 from funcall.judges.ask import Answer, ask
 from funcall.judges.base import ChatRequest, Judge
 from funcall.judges.replies import parse_reasoning, parse_verdict
-from funcall.prepare import prompts
 from funcall.prepare.ast_validate import validate_calls
 from funcall.prepare.samples import Rejection, Sample
 
@@ -174,7 +174,7 @@ class LLMStage:
         if sample.reasoning_source == "input":
             sample.reasoning_source = None  # argued for the old calls: rewritten below
             ex.reasoning = None
-        category = category_of(calls, len(ex.tools))
+        category = infer_category(len(calls), len(ex.tools))
         if ex.category.startswith("live_") and category != "irrelevance":
             category = "live_" + {"simple_python": "simple"}.get(category, category)
         ex.category = category

@@ -11,31 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from funcall.bfcl.checker import check
-from funcall.bfcl.decode import decode_text
-from funcall.calls.canonical import to_bfcl
+from funcall.bfcl.decode import decode_completion
 from funcall.calls.formats import (
-    PYTHON_SYNTAX_FORMATS,
     ParsedCompletion,
     parse_completion,
 )
-from funcall.calls.python_syntax import ParseFailure
 from funcall.rewards.base import (
     bfcl_function_docs,
+    category_of,
     column,
     completion_text,
-    infer_category,
 )
 
 
 def structure_ok(parsed: ParsedCompletion, require_think: bool) -> bool:
     return parsed.format_ok and (not require_think or parsed.reasoning is not None)
-
-
-def decoded_answer(parsed: ParsedCompletion, answer_format: str, category: str) -> Any:
-    """What BFCL's checker would receive for this completion."""
-    if answer_format in PYTHON_SYNTAX_FORMATS:
-        return decode_text(parsed.answer, category) if parsed.answer is not None else ParseFailure("missing_answer")
-    return to_bfcl(parsed.calls) if parsed.calls is not None else ParseFailure(parsed.error or "syntax")
 
 
 class AstMatchReward:
@@ -50,9 +40,9 @@ class AstMatchReward:
         parsed = parse_completion(completion_text(completion), self.answer_format)
         if not structure_ok(parsed, self.require_think):
             return self.floor
-        category = infer_category(category, possible_answer, tools)
+        category = category_of(category, possible_answer, tools)
         try:
-            verdict = check(category, bfcl_function_docs(tools), possible_answer or None, decoded_answer(parsed, self.answer_format, category))
+            verdict = check(category, bfcl_function_docs(tools), possible_answer or None, decode_completion(parsed, self.answer_format, category))
         except Exception:  # noqa: BLE001  a malformed sample scores the floor instead of stopping training
             return self.floor
         return 1.0 if verdict.valid else self.floor

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES
+from funcall.data.schema import infer_category
+from funcall.data.types import bfcl_type
 
 
 @runtime_checkable
@@ -50,22 +52,13 @@ def column(columns: dict, name: str, index: int, default: Any = None) -> Any:
     return values[index]
 
 
-def infer_category(category: Any, possible_answer: Any, tools: Any) -> str:
-    """The column's category when it is a known one; otherwise guessed from the sample:
-    no expected call -> irrelevance; several -> parallel(_multiple); one -> simple_python or
-    multiple (by the number of tools offered)."""
+def category_of(category: Any, possible_answer: Any, tools: Any) -> str:
+    """The column's category when it is a known one; otherwise `funcall.data.schema.infer_category`
+    from the numbers of expected calls and offered tools."""
     if isinstance(category, str) and category in SINGLE_TURN_CATEGORIES:
         return category
-    n_expected = len(possible_answer) if isinstance(possible_answer, list) else 0
-    n_tools = len(tools) if isinstance(tools, list) else 1
-    if n_expected == 0:
-        return "irrelevance"
-    if n_expected > 1:
-        return "parallel_multiple" if n_tools > 1 else "parallel"
-    return "multiple" if n_tools > 1 else "simple_python"
-
-
-JSON_SCHEMA_TO_BFCL = {"object": "dict", "number": "float", "list": "array", "bool": "boolean", "str": "string", "int": "integer"}
+    return infer_category(len(possible_answer) if isinstance(possible_answer, list) else 0,
+                          len(tools) if isinstance(tools, list) else 1)
 
 
 def bfcl_function_docs(tools: Any) -> list[dict]:
@@ -88,7 +81,7 @@ def _bfcl_schema(schema: Any) -> Any:
         return schema
     schema = dict(schema)
     if isinstance(schema.get("type"), str):
-        schema["type"] = JSON_SCHEMA_TO_BFCL.get(schema["type"], schema["type"])
+        schema["type"] = bfcl_type(schema["type"])
     if isinstance(schema.get("items"), dict):
         schema["items"] = _bfcl_schema(schema["items"])
     return schema

@@ -25,8 +25,8 @@ from funcall.judges.ask import ask
 from funcall.judges.background import BackgroundLoop
 from funcall.judges.base import ChatRequest, Judge
 from funcall.judges.cache import CachedJudge, ReplyCache
+from funcall.judges.prompts import conversation_block, score_messages
 from funcall.judges.replies import parse_score
-from funcall.prepare.prompts import conversation_block, score_messages
 from funcall.rewards.base import column, completion_text
 
 

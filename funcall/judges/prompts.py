@@ -1,6 +1,6 @@
 """The judge's and the teacher's prompts, in our own words.
 
-Each judged check of FunReason's refinement (methods.md section 2) is its own short request: the
+Each judged check of FunReason's refinement (docs/methods.md, section 2) is its own short request: the
 system message says what to check and how to answer (`<judge>True</judge>` / `<judge>False</judge>`,
 plus a corrected call list in `<NewFC>...</NewFC>` for checks 4 and 5); the user message shows the
 tools (one JSON document per line), the conversation, and the answer (calls in BFCL's Python

@@ -1,0 +1,39 @@
+"""Files written whole or not at all: a temporary file in the same folder, then a rename.
+
+A reader (or a resumed run) never sees half a file, and a failure part-way (a full disk, a kill,
+a value that does not serialise) leaves the previous file as it was and no temporary behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+
+def write_atomic(path: Path, write: Callable[[TextIO], None]) -> None:
+    """Call ``write(f)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            write(f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    def write(f: TextIO) -> None:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    write_atomic(path, write)
+
+
+def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
+    write_atomic(path, lambda f: f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
