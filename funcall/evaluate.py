@@ -15,7 +15,8 @@ go to the W&B summary and each task's failures to a W&B table. Runs under ``torc
 What differs from `funcall.train`: no optimizer (DeepSpeed runs the model for inference only:
 ZeRO-1/2 shard nothing without optimizer state, so they run as stage 0, and ZeRO-3 drops its
 optimizer offload), and the data is read before the model is loaded, so a wrong path or category
-fails in a second with one line (exit 2) rather than after the model has loaded.
+fails in a second with one line (exit 2) rather than after the model has loaded. Generation goes
+through the ``rollout`` group's engine (``rollout.engine``), as in training.
 """
 from __future__ import annotations
 
@@ -74,16 +75,10 @@ def build_tasks(cfg: DictConfig) -> list:
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     import deepspeed
 
+    from funcall.dist import all_gather_objects, init_distributed, shutdown
     from funcall.logging.run_log import RunLog
     from funcall.models.load import load_pretrained
-    from funcall.rollout.hf import HFEngine
-    from funcall.trainers.common import inference_ds_config
-    from funcall.trainers.distributed import (
-        all_gather_objects,
-        init_distributed,
-        shutdown,
-        zero_stage,
-    )
+    from funcall.trainers.ds_config import deepspeed_config, zero_stage
     from funcall.utils.instantiate import instantiate
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -92,13 +87,13 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     quiet_libraries()
     dist = init_distributed()
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
-    ds_config = inference_ds_config(OmegaConf.to_container(cfg.deepspeed, resolve=True))
+    ds_config = deepspeed_config(cfg.deepspeed, precision=str(cfg.precision), inference=True)
     stage = zero_stage(ds_config)
     model, tokenizer, model_path = load_pretrained(instantiate(cfg.model, _key="model"), ds_config)
     engine, *_ = deepspeed.initialize(model=model, config=ds_config)
     engine.eval()
-    generator = HFEngine(engine.module, tokenizer, ds_engine=engine, gather=bool(cfg.zero3_gather),
-                         batch_size=max(int(getattr(task, "batch_size", 64)) for task in tasks))
+    generator = instantiate(cfg.rollout.engine, module=model, tokenizer=tokenizer, ds_engine=engine,
+                            _key="rollout.engine")
     log = RunLog(run_dir, dist.is_main, instantiate(cfg.logger, _key="logger") if dist.is_main else None)
     log.start(logged_config(cfg))
 

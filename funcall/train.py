@@ -47,9 +47,9 @@ def label_sweep_job(wandb) -> None:
 
 @exit_on_user_error
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
+    from funcall.dist import init_distributed, shutdown
     from funcall.logging.run_log import RunLog
-    from funcall.trainers.common import RunContext
-    from funcall.trainers.distributed import init_distributed, shutdown
+    from funcall.trainers.session import RunContext
     from funcall.utils.instantiate import instantiate
     from funcall.utils.seed import seed_everything
 

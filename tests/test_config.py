@@ -11,8 +11,9 @@ import funcall.train  # noqa: F401 - registers the resolvers the config uses
 from conftest import REPO
 
 CONF = REPO / "conf"
-# eval/ and judge/ belong to the evaluate.yaml and prepare_data.yaml apps (tests/test_evaluate.py, test_prepare_*.py)
-GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", "eval", "judge"))
+# eval/ and judge/ belong to the evaluate.yaml and prepare_data.yaml apps (tests/test_evaluate.py, test_prepare_*.py);
+# warm_start/ is composed into trainer.warm_start by conf/trainer/rl.yaml, not a root group
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", "eval", "judge", "warm_start"))
 
 
 def compose_with(overrides: list[str]):
@@ -45,11 +46,37 @@ def test_experiment_is_not_a_root_default():
     assert set(GROUPS) <= {next(iter(d)) for d in root.defaults if hasattr(d, "keys")}
 
 
-def test_deepspeed_batch_sizes_follow_the_trainer():
-    cfg = compose_with(["deepspeed=zero3", "trainer.micro_batch_size=3", "trainer.grad_accum=5"])
-    ds = OmegaConf.to_container(cfg.deepspeed, resolve=True)
+def test_deepspeed_batch_keys_come_from_the_loop_not_the_yaml():
+    from funcall.trainers.ds_config import DERIVED, deepspeed_config
+    from funcall.utils.errors import ConfigError
+
+    for path in (CONF / "deepspeed").glob("*.yaml"):
+        assert "${" not in path.read_text(), f"{path.name} interpolates: the loop fills those keys in"
+    cfg = compose_with(["deepspeed=zero3"])
+    assert not set(DERIVED) & set(cfg.deepspeed) and "bf16" not in cfg.deepspeed
+    ds = deepspeed_config(cfg.deepspeed, micro_batch_size=3, grad_accum=5, max_grad_norm=1.0, precision="auto")
     assert ds["train_micro_batch_size_per_gpu"] == 3 and ds["gradient_accumulation_steps"] == 5
-    assert ds["zero_optimization"]["stage"] == 3 and ds["bf16"]["enabled"] is False  # no bf16 on this CPU
+    assert ds["gradient_clipping"] == 1.0 and ds["bf16"]["enabled"] is False  # no bf16 on this CPU
+    assert ds["zero_optimization"]["stage"] == 3
+    assert deepspeed_config(cfg.deepspeed, precision="bf16")["bf16"]["enabled"] is True
+    # inference (the RL reference, funcall.evaluate): no optimizer offload; ZeRO-1/2 run as stage 0
+    offload = compose_with(["deepspeed=zero3_offload"]).deepspeed
+    assert "offload_optimizer" not in deepspeed_config(offload, inference=True)["zero_optimization"]
+    assert deepspeed_config(compose_with(["deepspeed=zero2"]).deepspeed, inference=True)["zero_optimization"] == {"stage": 0}
+    with pytest.raises(ConfigError, match="train_micro_batch_size_per_gpu"):
+        deepspeed_config(compose_with(["+deepspeed.train_micro_batch_size_per_gpu=4"]).deepspeed)
+    with pytest.raises(ConfigError, match="precision"):
+        deepspeed_config(cfg.deepspeed, precision="fp8")
+
+
+def test_zero_configs_compose_from_one_base():
+    base = OmegaConf.to_container(compose_with(["deepspeed=zero0"]).deepspeed)
+    for name in ("zero2", "zero3", "zero3_offload"):
+        ds = OmegaConf.to_container(compose_with([f"deepspeed={name}"]).deepspeed)
+        assert {k: v for k, v in ds.items() if k != "zero_optimization"} | {"zero_optimization": {}} == \
+            {k: v for k, v in base.items() if k != "zero_optimization"} | {"zero_optimization": {}} | \
+            ({"zero_force_ds_cpu_optimizer": False} if name == "zero3_offload" else {})
+        assert "steps_per_print" not in (CONF / "deepspeed" / f"{name}.yaml").read_text()  # said once, in zero0
 
 
 KEY = re.compile(r"^\s*(-\s+)?[\w.@/-]+\s*:")

@@ -22,13 +22,13 @@ from funcall.bfcl import SINGLE_TURN_CATEGORIES
 from funcall.calls import render_python_calls
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
+from funcall.dist import DistInfo
 from funcall.eval.bfcl_eval import BFCLEval, installed_bfcl_data
 from funcall.eval.bfcl_prompt import language_notes
 from funcall.eval.bfcl_report import flat_metrics, format_table, score_rows
 from funcall.eval.task import generate_in_step
 from funcall.evaluate import build_tasks
-from funcall.trainers.common import inference_ds_config
-from funcall.trainers.distributed import DistInfo
+from funcall.trainers.ds_config import inference_ds_config
 from funcall.utils.errors import ConfigError, DataError
 
 needs_data = pytest.mark.skipif(not BFCL_DATA.is_dir(), reason=f"no BFCL data at {BFCL_DATA}")

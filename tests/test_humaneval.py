@@ -18,10 +18,10 @@ from omegaconf import OmegaConf
 
 import funcall.evaluate  # noqa: F401 - registers the resolvers conf/evaluate.yaml uses
 from conftest import BFCL_DATA, REPO, read_metrics, run_train
+from funcall.dist import DistInfo
 from funcall.eval.humaneval import HumanEvalTask, build_program, extract_code, load_problems, truncate_completion
 from funcall.eval.sandbox import STRONG_LAYERS, Sandbox
 from funcall.evaluate import build_tasks
-from funcall.trainers.distributed import DistInfo
 from funcall.utils.errors import ConfigError
 
 ONE_RANK = DistInfo(rank=0, world_size=1, local_rank=0)

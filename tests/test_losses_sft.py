@@ -106,13 +106,13 @@ def test_micro_batch_shares_add_up_to_the_step_loss(loss_fn):
 
 def test_a_learnable_alpha_reaches_its_stationary_value_at_a_7b_sft_learning_rate():
     # The optimizer as SFT builds it (conf/optim/adamw.yaml at FunReason's lr 4e-5, groups from
-    # funcall.trainers.common.optimizer_groups): alpha has its own group at loss.alpha_lr. With
+    # funcall.trainers.build.optimizer_groups): alpha has its own group at loss.alpha_lr. With
     # L_think = 1.5 and L_result = 1.0 held fixed, the loss a*1.5 + (1-a)*1.0 - H(a) is stationary
     # at a* = sigmoid(-0.5 / alpha_reg) = 0.3775. At the model's lr alpha would sit at 0.70.
     from hydra import compose, initialize_config_dir
 
     from conftest import REPO
-    from funcall.trainers.common import optimizer_groups
+    from funcall.trainers.build import optimizer_groups
     from funcall.trainers.sft import SFTModule
     from funcall.utils.instantiate import instantiate
 

@@ -98,3 +98,24 @@ def test_micro_batch_shares_add_up_to_the_mini_batch_loss(mode):
 def test_the_loss_declares_what_it_reads():
     assert not ClippedPolicyLoss().uses_reference and not ClippedPolicyLoss().uses_entropy
     assert ClippedPolicyLoss(kl_coef=1e-3).uses_reference and ClippedPolicyLoss(entropy_coef=0.01).uses_entropy
+
+
+def test_truncated_importance_sampling_weighs_tokens_by_the_capped_ratio():
+    # a known mismatch: the trainer's log-probs (old) are log 3, log 1.5 and -log 2 above the
+    # engine's, so the weights are min(3, 2) = 2, 1.5 and 0.5
+    old = torch.zeros(1, 3)
+    rollout = old - torch.tensor([[math.log(3.0), math.log(1.5), -math.log(2.0)]])
+    logps = torch.zeros(1, 3, requires_grad=True)
+    loss_fn = ClippedPolicyLoss(is_correction="tis", is_cap=2.0)
+    loss, m = loss_fn(logps, old, torch.tensor([1.0]), torch.ones(1, 3), rollout_logps=rollout)
+    assert loss.item() == pytest.approx(-(2.0 + 1.5 + 0.5) / 3)  # ratio 1: pg = -A * w per token
+    (grad,) = torch.autograd.grad(loss, logps)
+    assert torch.allclose(grad, torch.tensor([[-2.0, -1.5, -0.5]]) / 3)
+    assert m["is/weight_mean"] == pytest.approx(4 / 3) and m["is/capped_frac"] == pytest.approx(1 / 3)
+    plain, _ = ClippedPolicyLoss()(logps, old, torch.tensor([1.0]), torch.ones(1, 3), rollout_logps=rollout)
+    assert plain.item() == pytest.approx(-1.0)  # is_correction=none ignores the engine's log-probs
+    with pytest.raises(ValueError, match="rollout_logps"):
+        loss_fn(logps, old, torch.tensor([1.0]), torch.ones(1, 3))
+    with pytest.raises(ValueError, match="is_correction"):
+        ClippedPolicyLoss(is_correction="ppo")
+    assert loss_fn.corrects_rollout and not ClippedPolicyLoss().corrects_rollout

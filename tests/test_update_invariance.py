@@ -10,9 +10,9 @@ import sys
 
 import pytest
 import torch
+from update_invariance import MODES
 
 from conftest import REPO, run_train
-from update_invariance import MODES
 
 WORKER = str(REPO / "tests" / "update_invariance.py")
 SGD = ["optim.optimizer._target_=torch.optim.SGD", "optim.optimizer.lr=1.0", "~optim.optimizer.betas",

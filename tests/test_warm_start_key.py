@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from test_config import compose_with
 
-from funcall.models.warm_start import warm_start_key
+from funcall.trainers.warm_start import warm_start_key
 
 
 def key(*overrides: str) -> str:

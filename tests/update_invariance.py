@@ -93,23 +93,18 @@ def weights(engine) -> dict[str, torch.Tensor]:
 def one_case(cfg, dist, traj, advantages, sequence: list[list[int]]) -> dict[str, torch.Tensor]:
     """Build the engine for ``cfg``, run `update` on each row list of ``sequence`` in turn (the
     rank's share of it), return the change of every weight."""
-    import copy
-
     import deepspeed
-    from omegaconf import OmegaConf
 
-    from funcall.models.load import load_pretrained
-    from funcall.trainers.common import optimizer_groups
+    from funcall.trainers.build import load_model, optimizer_groups
+    from funcall.trainers.ds_config import deepspeed_config
     from funcall.trainers.rl_update import PolicyModule, update
     from funcall.utils.instantiate import instantiate
 
     trainer = instantiate(cfg.trainer)
-    _, _, micro, accum = trainer.shape(cfg, dist.world_size)
-    cfg = copy.deepcopy(cfg)
-    OmegaConf.update(cfg, "trainer.micro_batch_size", micro, force_add=True)
-    OmegaConf.update(cfg, "trainer.grad_accum", accum, force_add=True)
-    ds = OmegaConf.to_container(cfg.deepspeed, resolve=True)
-    model, tok, _ = load_pretrained(instantiate(cfg.model), ds)
+    _, micro, accum = trainer.shape(int(cfg.rollout.num_generations), dist.world_size)
+    ds = deepspeed_config(cfg.deepspeed, micro_batch_size=micro, grad_accum=accum,
+                          max_grad_norm=float(cfg.optim.max_grad_norm), precision=trainer.precision)
+    model, tok = load_model(cfg, ds)
     module = PolicyModule(model, float(cfg.rollout.temperature))
     optimizer = instantiate(cfg.optim.optimizer)(optimizer_groups(module, []))
     engine, *_ = deepspeed.initialize(model=module, optimizer=optimizer, config=ds)
@@ -125,8 +120,8 @@ def one_case(cfg, dist, traj, advantages, sequence: list[list[int]]) -> dict[str
 
 
 def main(out: str, overrides: list[str]) -> None:
+    from funcall.dist import init_distributed, shutdown
     from funcall.models.load import load_pretrained
-    from funcall.trainers.distributed import init_distributed, shutdown
     from funcall.trainers.rl_update import mini_batch_rows
     from funcall.utils.instantiate import instantiate
 

@@ -64,13 +64,13 @@ def ours_worker(extra: list[str]) -> None:
             sys.stdout.flush()
             os._exit(0)
         started = time.perf_counter()
-        row = original(self, *args, **kwargs)
+        row, ids = original(self, *args, **kwargs)
         seconds = time.perf_counter() - started
         n = PROMPTS * GENERATIONS
         times = {k: v for k, v in row.items() if k.startswith("time/")}
         print("@@step " + json.dumps({"seconds": seconds, "prompt_tokens": row["tokens/prompt_mean"] * n,
                                       "completion_tokens": row["tokens/completion_mean"] * n, **times}), flush=True)
-        return row
+        return row, ids
 
     RLTrainer.step = step
     sys.argv = ["funcall.train", *extra]

@@ -60,23 +60,23 @@ def worker(out_dir: str, extra: list[str]) -> None:
     """Inside each torchrun rank: funcall.train, measuring just before the end-of-run summary."""
     import funcall.train
     import funcall.trainers.sft as sft
-    from funcall.trainers.common import Setup
+    from funcall.trainers.session import Session
 
-    finish, setup_engine = Setup.finish, sft.setup_engine
+    finish, build = Session.finish, sft.build
     after_setup = {}
 
-    def measured_setup(*args, **kwargs):
-        setup = setup_engine(*args, **kwargs)
+    def measured_build(*args, **kwargs):
+        parts = build(*args, **kwargs)
         after_setup["mb"] = vm_hwm_mb()
-        return setup
+        return parts
 
     def measured_finish(self, *args, **kwargs):
         row = {"rank": self.run.dist.rank, "vm_hwm_mb": vm_hwm_mb(), "setup_hwm_mb": after_setup.get("mb", float("nan")),
-               **ds_bytes(self.engine)}
+               **ds_bytes(self.parts.engine)}
         Path(out_dir, f"rank{row['rank']}.json").write_text(json.dumps(row))
         return finish(self, *args, **kwargs)
 
-    Setup.finish, sft.setup_engine = measured_finish, measured_setup
+    Session.finish, sft.build = measured_finish, measured_build
     sys.argv = ["funcall.train", *extra]
     funcall.train.main()
 

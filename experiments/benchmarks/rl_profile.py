@@ -79,6 +79,8 @@ def install(timers: Timers) -> None:
     from transformers.models.qwen2 import modeling_qwen2
 
     import funcall.trainers.rl as rl
+    import funcall.trainers.rl_update as rl_update
+    import funcall.trainers.trajectory as trajectory
     from funcall.losses.policy import ClippedPolicyLoss
     from funcall.rewards.ast_match import AstMatchReward
     from funcall.rollout import hf
@@ -89,16 +91,16 @@ def install(timers: Timers) -> None:
     timers.wrap(gen_utils.GenerationMixin, "_prefill", "hf._prefill")
     timers.wrap(modeling_qwen2.Qwen2ForCausalLM, "forward", "model.forward")
     timers.wrap(hf._Recorder, "__call__", "recorder")
-    timers.wrap(rl.RLTrainer, "no_grad_pass", "no_grad_pass")
-    timers.wrap(rl, "span_masks", "span_masks")
-    timers.wrap(rl, "micro_batches", "micro_batches")
+    timers.wrap(rl, "no_grad_logps", "no_grad_logps")
+    timers.wrap(trajectory, "span_masks", "span_masks")
+    timers.wrap(rl_update, "micro_batches", "micro_batches")
     timers.wrap(AstMatchReward, "__call__", "reward")
     timers.wrap(ClippedPolicyLoss, "__call__", "loss")
     engine = deepspeed.runtime.engine.DeepSpeedEngine
     timers.wrap(engine, "forward", "engine.forward")
     timers.wrap(engine, "backward", "engine.backward")
     timers.wrap(engine, "step", "engine.step")
-    timers.wrap(rl, "all_reduce_sum", "all_reduce_sum")
+    timers.wrap(rl_update, "all_reduce_sum", "all_reduce_sum")
 
 
 def report(timers: Timers, warmup: int) -> str:

@@ -1,4 +1,4 @@
-"""Entropy-guided advantages (FunRL / EGPO, arXiv 2508.05118; methods.md section 1).
+"""Entropy-guided advantages (FunRL / EGPO, arXiv 2508.05118; docs/methods.md, section 1).
 
     A_i' = A_i + lambda * clip(H_i, -|A_i| / alpha, |A_i| / alpha)
 

@@ -14,10 +14,10 @@ from collections import defaultdict
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
 from funcall.data.tokenize import encode_prompt
+from funcall.dist import DistInfo, all_reduce_sum, shard
 from funcall.eval.task import generate_in_step
 from funcall.rewards.ast_match import AstMatchReward
 from funcall.rewards.format import FormatReward
-from funcall.trainers.distributed import DistInfo, all_reduce_sum
 
 
 class HeldOutEval:
@@ -33,7 +33,7 @@ class HeldOutEval:
         self.format = FormatReward(answer_format=style.answer_format)
         self.categories = sorted({e.category for e in examples})
         per_rank = -(-len(examples) // dist.world_size)
-        mine = list(range(dist.rank, len(examples), dist.world_size))
+        mine = shard(len(examples), dist.rank, dist.world_size)
         self.scored = len(mine)
         mine += [mine[0] if mine else 0] * (per_rank - len(mine))
         self.mine = [examples[i] for i in mine]

@@ -62,10 +62,11 @@ class SFTLoss(Protocol):
 class PolicyLoss(Protocol):
     uses_reference: bool  # reads ``ref_logps`` (a KL term): the trainer builds a frozen reference model
     uses_entropy: bool  # reads the policy's entropy under gradient: the update computes it
+    corrects_rollout: bool  # reads ``rollout_logps`` (the engine's) beside recomputed ``old_logps``
 
     def __call__(self, logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
                  ref_logps: torch.Tensor | None = None, entropy: torch.Tensor | None = None, size=None,
-                 ) -> tuple[torch.Tensor, dict[str, float]]:
+                 rollout_logps: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         ...
 
 

@@ -8,7 +8,11 @@ Per completion token t (``mask`` marks them):
     loss_t    = pg_t + kl_coef * kl_t - entropy_coef * H_t
 
 ``eps_high > eps_low`` is DAPO's clip-higher. A is one advantage per completion (``[B]``) or
-per token (``[B, T]``). Aggregation over tokens, the choice the GRPO variants differ on:
+per token (``[B, T]``). With ``is_correction="tis"`` (truncated importance sampling, as TRL's
+``vllm_importance_sampling_correction`` and verl's rollout correction do) each token's pg_t is
+weighed by ``min(exp(old_logp_t - rollout_logp_t), is_cap)``, detached: the old log-probs are the
+trainer's own (recomputed), the rollout log-probs the inference engine's, and the weight corrects
+for the engine sampling from a slightly different distribution than the trainer computes. Aggregation over tokens, the choice the GRPO variants differ on:
 
 * ``token_mean``: every token of the mini-batch weighs the same (DAPO, TRL's ``dapo``, verl);
 * ``seq_mean_token_mean``: mean over each completion, then over completions (original GRPO;
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 import torch
 
 AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm")
+IS_CORRECTIONS = ("none", "tis")
 
 
 @dataclass(frozen=True)
@@ -67,18 +72,26 @@ class ClippedPolicyLoss:
     """`funcall.losses.base.PolicyLoss`."""
 
     def __init__(self, eps_low: float = 0.2, eps_high: float = 0.2, kl_coef: float = 0.0, entropy_coef: float = 0.0,
-                 aggregation: str = "token_mean", max_len: int | None = None):
+                 aggregation: str = "token_mean", max_len: int | None = None, is_correction: str = "none",
+                 is_cap: float = 2.0):
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"loss.aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+        if is_correction not in IS_CORRECTIONS:
+            raise ValueError(f"loss.is_correction must be one of {', '.join(IS_CORRECTIONS)}, got {is_correction!r}")
+        if is_cap <= 0:
+            raise ValueError(f"loss.is_cap must be > 0, got {is_cap}")
         self.eps_low, self.eps_high = eps_low, eps_high
         self.kl_coef, self.entropy_coef = kl_coef, entropy_coef
         self.aggregation, self.max_len = aggregation, max_len
+        self.is_cap = float(is_cap)
         self.uses_reference = bool(kl_coef)
         self.uses_entropy = bool(entropy_coef)
+        self.corrects_rollout = is_correction == "tis"
 
     def __call__(self, logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
                  ref_logps: torch.Tensor | None = None, entropy: torch.Tensor | None = None,
-                 size: BatchSize | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                 size: BatchSize | None = None, rollout_logps: torch.Tensor | None = None,
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
         adv = advantages if advantages.dim() == 2 else advantages[:, None]
         maskf = mask.to(logps.dtype)
         size = size or BatchSize.of(maskf)
@@ -86,9 +99,17 @@ class ClippedPolicyLoss:
         unclipped = -adv * ratio
         clipped = -adv * torch.clamp(ratio, 1 - self.eps_low, 1 + self.eps_high)
         pg = torch.maximum(unclipped, clipped)
-        per_token = pg
         tokens = max(size.tokens, 1.0)
         metrics = {}
+        if self.corrects_rollout:
+            if rollout_logps is None:
+                raise ValueError("loss.is_correction=tis needs the rollout engine's log-probs (rollout_logps)")
+            raw = torch.exp(old_logps - rollout_logps).detach()
+            weight = raw.clamp(max=self.is_cap)
+            pg = pg * weight
+            metrics["is/weight_mean"] = (weight * maskf).sum().item() / tokens
+            metrics["is/capped_frac"] = ((raw > self.is_cap).to(maskf.dtype) * maskf).sum().item() / tokens
+        per_token = pg
         if self.kl_coef and ref_logps is not None:
             delta = ref_logps - logps
             kl = torch.exp(delta) - delta - 1

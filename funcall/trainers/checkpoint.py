@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from funcall.trainers.distributed import all_gather_objects, barrier
+from funcall.dist import all_gather_objects, barrier
 from funcall.utils.seed import rng_state, set_rng_state
 
 

@@ -24,18 +24,20 @@ rollout shape, so the config cannot disagree with the loop.
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from funcall.data.tokenize import encode_prompt
-from funcall.models.load import load_pretrained
-from funcall.trainers.common import LoopSettings, RunContext, Setup, inference_ds_config, log_step, setup_engine
+from funcall.dist import all_gather_objects, all_reduce_sum
+from funcall.trainers.build import Parts, Shape, build, load_model
+from funcall.trainers.ds_config import deepspeed_config
+from funcall.trainers.dynamic_sampling import informative_groups, select_groups
 from funcall.trainers.rl_update import PolicyModule, no_grad_logps, update
-from funcall.trainers.trajectory import Rewards, Trajectory, collect, score
+from funcall.trainers.session import LoopSettings, RunContext, Session, log_step
+from funcall.trainers.trajectory import Rewards, Trajectory, collect, logprob_gap, score
 from funcall.utils.errors import ConfigError
 from funcall.utils.instantiate import instantiate
 
@@ -47,16 +49,16 @@ class RLTrainer(LoopSettings):
     ppo_epochs: int = 1
     mini_batches: int = 1
     micro_batch_size: int | None = None
-    grad_accum: int | None = None  # derived in `shape`; present so the DeepSpeed config can read it
     table_every: int = 50
     warm_start: dict | None = None
     logprob_batch_size: int = 32
     recompute_logprobs: bool = False
+    dynamic_sampling: bool = False
+    max_resample: int = 4
 
     # -- set-up -------------------------------------------------------------------------------
-    def shape(self, cfg: DictConfig, world: int) -> tuple[int, int, int, int]:
-        """(prompts per rank, rollouts per rank, micro-batch, micro-steps per optimizer step)."""
-        group = int(cfg.rollout.num_generations)
+    def shape(self, group: int, world: int) -> tuple[int, int, int]:
+        """(prompts per rank, rollouts per micro-batch, micro-batches per optimizer step)."""
         if self.prompts_per_step % world:
             raise ConfigError(f"trainer.prompts_per_step={self.prompts_per_step} must divide by the {world} ranks")
         prompts = self.prompts_per_step // world
@@ -67,42 +69,47 @@ class RLTrainer(LoopSettings):
         micro = self.micro_batch_size or mini
         if mini % micro:
             raise ConfigError(f"trainer.micro_batch_size={micro} must divide the mini-batch of {mini} rollouts")
-        return prompts, rollouts, micro, mini // micro
+        return prompts, micro, mini // micro
 
     def fit(self, cfg: DictConfig, run: RunContext) -> dict:
         dist = run.dist
-        prompts_per_rank, _, micro, accum = self.shape(cfg, dist.world_size)
-        cfg = copy.deepcopy(cfg)
-        OmegaConf.update(cfg, "trainer.micro_batch_size", micro, force_add=True)
-        OmegaConf.update(cfg, "trainer.grad_accum", accum, force_add=True)
+        prompts_per_rank, micro, accum = self.shape(int(cfg.rollout.num_generations), dist.world_size)
         model_path = None
         if self.warm_start and cfg.model.path is None:
-            from funcall.models.warm_start import ensure_warm_start
+            from funcall.trainers.warm_start import ensure_warm_start
 
             model_path = str(ensure_warm_start(cfg, dist))
         reward_fn = instantiate(cfg.reward, _key="reward")
         advantage = instantiate(cfg.advantage, _key="advantage")
         loss_fn = instantiate(cfg.loss, _key="loss")
+        if loss_fn.corrects_rollout and self.recompute_logprobs:
+            raise ConfigError("loss.is_correction=tis weighs the engine's log-probs against the trainer's: it needs an "
+                              "engine that reports them (trainer.recompute_logprobs=false)")
+        if self.max_resample < 0:
+            raise ConfigError(f"trainer.max_resample must be >= 0, got {self.max_resample}")
         temperature = float(cfg.rollout.temperature)
-        updates_per_step = self.ppo_epochs * self.mini_batches
-        setup = setup_engine(cfg, run, self, module=lambda model: PolicyModule(model, temperature),
-                             total_steps=self.max_steps * updates_per_step, model_path=model_path)
+        shape = Shape(micro, accum, total_steps=self.max_steps * self.ppo_epochs * self.mini_batches)
+        parts = build(cfg, run, self, module=lambda model: PolicyModule(model, temperature), shape=shape,
+                      model_path=model_path)
         reference = self.reference(cfg, loss_fn, model_path)
-        if model_path:
-            setup.notes.update({"warm_start/path": model_path,
-                                "warm_start/eval_ast_accuracy": _warm_start_accuracy(model_path)})
-        t_start = time.time()
-        step = setup.start_step
+        session = Session(run, self, parts)
+        step = parts.start_step
         if self.eval_at_start and step == 0:
-            setup.evaluate(0)
+            session.evaluate(0)
+        first_ids = None
         while step < self.max_steps:
-            row = self.step(step, setup, cfg.rollout, reward_fn, advantage, loss_fn, reference, prompts_per_rank, micro)
+            row, ids = self.step(step, parts, session, cfg.rollout, reward_fn, advantage, loss_fn, reference,
+                                 prompts_per_rank, micro)
+            first_ids = first_ids or ids
             step += 1
-            log_step(run, row, step, every=self.log_every, last=step == self.max_steps, world_size=dist.world_size)
-            setup.after_step(step)
-            if setup.out_of_time(t_start):
+            log_step(run, row, step, every=self.log_every, last=step == self.max_steps)
+            session.after_step(step)
+            if session.out_of_time():
                 break
-        return setup.finish(step, time.time() - t_start)
+        notes = {"first_step_ids_per_rank": all_gather_objects(first_ids)}
+        if model_path:
+            notes.update({"warm_start/path": model_path, "warm_start/eval_ast_accuracy": _warm_start_accuracy(model_path)})
+        return session.finish(step, notes)
 
     def reference(self, cfg: DictConfig, loss_fn, model_path: str | None):
         """The frozen reference policy, sharded like the policy; None when the loss has no KL."""
@@ -110,40 +117,63 @@ class RLTrainer(LoopSettings):
             return None
         import deepspeed
 
-        ds = inference_ds_config(OmegaConf.to_container(cfg.deepspeed, resolve=True))
-        source = instantiate(cfg.model, _key="model")
-        if model_path:
-            source.path = model_path
-        model, _, _ = load_pretrained(source, ds)
+        ds = deepspeed_config(cfg.deepspeed, precision=self.precision, inference=True)
+        model, _ = load_model(cfg, ds, model_path)
         engine, *_ = deepspeed.initialize(model=PolicyModule(model, float(cfg.rollout.temperature)), config=ds)
         engine.eval()
         return engine
 
     # -- one step -----------------------------------------------------------------------------
-    def step(self, step: int, setup: Setup, rollout_cfg, reward_fn, advantage, loss_fn, reference,
-             prompts_per_rank: int, micro: int) -> dict:
-        dist, tok, engine = setup.run.dist, setup.tokenizer, setup.engine
+    def sample(self, step: int, parts: Parts, session: Session, rollout_cfg, reward_fn, prompts_per_rank: int):
+        """Prompts -> `Trajectory` and `Rewards` (with dynamic sampling, in collective rounds until
+        every rank has its informative groups or ``max_resample`` is spent); returns them, the
+        examples of their groups, the prompts, and the phase's metrics."""
+        dist, tok = session.run.dist, parts.tokenizer
         group = int(rollout_cfg.num_generations)
-        pad = tok.pad_token_id
-        t0 = time.time()
-        idx = setup.sampler.micro_batch(step, 0, dist.rank, dist.world_size, prompts_per_rank, 1)
-        examples = [setup.train[i] for i in idx]
-        if setup.first_step_ids is None:
-            setup.first_step_ids = [e.id for e in examples]
-        prompts = [encode_prompt(tok, e, setup.style)[-self.max_length:] for e in examples]
-        traj = collect(setup.rollout, tok, prompts, group=group, max_new_tokens=int(rollout_cfg.max_new_tokens),
-                       temperature=float(rollout_cfg.temperature), top_p=float(rollout_cfg.top_p),
-                       with_stats=not self.recompute_logprobs)
-        t_rollout = time.time() - t0
+        rounds_max = 1 + (self.max_resample if self.dynamic_sampling else 0)
+        rounds, t_rollout, t_reward = [], 0.0, 0.0
+        for r in range(rounds_max):
+            idx = parts.sampler.micro_batch(step, r, dist.rank, dist.world_size, prompts_per_rank, rounds_max)
+            examples = [parts.train[i] for i in idx]
+            prompts = [encode_prompt(tok, e, parts.style)[-self.max_length:] for e in examples]
+            t0 = time.time()
+            traj = collect(parts.rollout, tok, prompts, group=group, max_new_tokens=int(rollout_cfg.max_new_tokens),
+                           temperature=float(rollout_cfg.temperature), top_p=float(rollout_cfg.top_p),
+                           with_stats=not self.recompute_logprobs)
+            t1 = time.time()
+            rounds.append((traj, score(traj, reward_fn, examples, [tok.decode(p) for p in prompts]), examples))
+            t_rollout, t_reward = t_rollout + t1 - t0, t_reward + time.time() - t1
+            if not self.dynamic_sampling:
+                break
+            have = sum(sum(informative_groups(rw.total, group)) for _, rw, _ in rounds)
+            if all_reduce_sum([float(have < prompts_per_rank)])[0] == 0:
+                break
+        metrics = {"time/rollout_s": t_rollout, "time/reward_s": t_reward}
+        if not self.dynamic_sampling:
+            return (*rounds[0], metrics)
+        traj, rewards, examples, kept = select_groups(rounds, prompts_per_rank)
+        metrics.update(kept)
+        metrics["rollout/resampled_prompts"] = (len(rounds) - 1) * prompts_per_rank
+        return traj, rewards, examples, metrics
 
-        t1 = time.time()
-        prompt_texts = [tok.decode(p) for p in prompts]
-        rewards = score(traj, reward_fn, examples, prompt_texts)
-        t_reward = time.time() - t1
+    def step(self, step: int, parts: Parts, session: Session, rollout_cfg, reward_fn, advantage, loss_fn, reference,
+             prompts_per_rank: int, micro: int) -> tuple[dict, list[str]]:
+        """One RL step; returns its metrics and the ids of this rank's prompts."""
+        dist, tok, engine = session.run.dist, parts.tokenizer, parts.engine
+        group, pad = int(rollout_cfg.num_generations), tok.pad_token_id
+        t0 = time.time()
+        traj, rewards, examples, row = self.sample(step, parts, session, rollout_cfg, reward_fn, prompts_per_rank)
 
         t2 = time.time()
-        if traj.old_logps is None:
-            traj.old_logps, traj.entropies = no_grad_logps(engine, traj, self.logprob_batch_size, pad, True)
+        # the trainer's own log-probs: when the engine gives none, when the loss corrects the
+        # engine's against them, and every table_every steps to log how far apart the two are
+        table_step = bool(self.table_every) and (step + 1) % self.table_every == 0
+        if traj.old_logps is None or loss_fn.corrects_rollout or (table_step and traj.rollout_logps is not None):
+            train_logps, train_entropies = no_grad_logps(engine, traj, self.logprob_batch_size, pad, True)
+            if traj.rollout_logps is not None:
+                row["logprob/gen_vs_train_abs"] = logprob_gap(traj.rollout_logps, train_logps, traj.completion_mask)
+            if traj.old_logps is None or loss_fn.corrects_rollout:
+                traj.old_logps, traj.entropies = train_logps, train_entropies
         if reference is not None:
             traj.ref_logps = no_grad_logps(reference, traj, self.logprob_batch_size, pad, False)[0]
         t_logprob = time.time() - t2
@@ -151,19 +181,20 @@ class RLTrainer(LoopSettings):
         adv, adv_metrics = advantage(rewards.total.view(-1, group), token_entropy=traj.entropies,
                                      span_mask=traj.think_mask, completion_mask=traj.completion_mask)
         t3 = time.time()
-        row = update(engine, traj, adv, loss_fn, dist, micro_batch_size=micro, mini_batches=self.mini_batches,
-                     ppo_epochs=self.ppo_epochs, step=step, pad_id=pad,
-                     on_diverged=f"Last good checkpoint: {setup.last_checkpoint() or 'none'}")
+        row.update(update(engine, traj, adv, loss_fn, dist, micro_batch_size=micro, mini_batches=self.mini_batches,
+                          ppo_epochs=self.ppo_epochs, step=step, pad_id=pad,
+                          on_diverged=f"Last good checkpoint: {session.last_checkpoint() or 'none'}"))
         t_update = time.time() - t3
-        row.update(adv_metrics)
+        row.update({k: v for k, v in adv_metrics.items() if not (self.dynamic_sampling and k == "frac_zero_std_groups")})
+        prompts = [traj.prompt_ids[g * group] for g in range(traj.rows // group)]
         row.update(self.rollout_metrics(traj, rewards, prompts, int(rollout_cfg.max_new_tokens)))
-        row.update({"lr": setup.lr(), "time/step_s": time.time() - t0, "time/rollout_s": t_rollout,
-                    "time/reward_s": t_reward, "time/logprob_s": t_logprob, "time/update_s": t_update})
-        if self.table_every and (step + 1) % self.table_every == 0:
-            setup.run.log.table("rollout/samples", ["prompt", "completion", "reward"],
-                                [[prompt_texts[i // group][-300:], traj.texts[i], float(rewards.total[i])]
-                                 for i in range(min(16, traj.rows))], step + 1)
-        return row
+        row.update({"lr": session.lr(), "time/step_s": time.time() - t0, "time/logprob_s": t_logprob,
+                    "time/update_s": t_update})
+        if table_step:
+            session.run.log.table("rollout/samples", ["prompt", "completion", "reward"],
+                                  [[tok.decode(prompts[i // group])[-300:], traj.texts[i], float(rewards.total[i])]
+                                   for i in range(min(16, traj.rows))], step + 1)
+        return row, [e.id for e in examples]
 
     @staticmethod
     def rollout_metrics(traj: Trajectory, rewards: Rewards, prompts: list[list[int]], budget: int) -> dict:

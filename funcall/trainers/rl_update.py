@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import torch
 
+from funcall.dist import DistInfo, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import PolicyLoss
 from funcall.losses.policy import BatchSize
-from funcall.trainers.distributed import DistInfo, all_reduce_sum, optimizer_step, sum_over_ranks
 from funcall.trainers.rl_batch import RolloutBatch, micro_batches, scatter_rows, token_logps_and_entropy
+from funcall.trainers.session import optimizer_step
 from funcall.trainers.trajectory import Trajectory
 from funcall.utils.errors import TrainingDiverged
 
@@ -84,6 +85,7 @@ def update(engine, trajectory: Trajectory, advantages: torch.Tensor, loss_fn: Po
     sums: dict[str, float] = {}
     norms: list[float] = []
     old, ref, cmask = trajectory.old_logps, trajectory.ref_logps, trajectory.completion_mask
+    gen = trajectory.rollout_logps
     updates = 0
     for epoch in range(ppo_epochs):
         for chunk in mini_batch_rows(trajectory.rows, mini_batches, step, epoch):
@@ -95,7 +97,8 @@ def update(engine, trajectory: Trajectory, advantages: torch.Tensor, loss_fn: Po
                 c = sub.completion_width
                 logps, ent = engine(sub, with_entropy=loss_fn.uses_entropy)
                 share, metrics = loss_fn(logps, old[rows, :c], _rows(advantages, rows, c), sub.completion_mask,
-                                         None if ref is None else ref[rows, :c], ent, size=size)
+                                         None if ref is None else ref[rows, :c], ent, size=size,
+                                         rollout_logps=None if gen is None else gen[rows, :c])
                 if all_reduce_sum([0.0 if torch.isfinite(share) else 1.0])[0] > 0:
                     raise TrainingDiverged(f"policy loss is {share.item()} at step {step + 1}: stopping. {on_diverged}")
                 engine.backward(share * dist.world_size, scale_wrt_gas=False)

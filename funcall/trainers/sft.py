@@ -31,9 +31,10 @@ from torch import nn
 
 from funcall.data.spans import IGNORE
 from funcall.data.tokenize import collate_sft, encode_sft
+from funcall.dist import all_gather_objects, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import SpanCounts
-from funcall.trainers.common import LoopSettings, RunContext, log_step, setup_engine
-from funcall.trainers.distributed import all_reduce_sum, optimizer_step, sum_over_ranks
+from funcall.trainers.build import Shape, build
+from funcall.trainers.session import LoopSettings, RunContext, Session, log_step, optimizer_step
 from funcall.utils.errors import TrainingDiverged
 from funcall.utils.instantiate import instantiate
 
@@ -73,24 +74,25 @@ class SFTTrainer(LoopSettings):
 
     def fit(self, cfg, run: RunContext) -> dict:
         loss_fn = instantiate(cfg.loss, _key="loss")
-        setup = setup_engine(cfg, run, self, module=lambda model: SFTModule(model, loss_fn), total_steps=self.max_steps,
-                             param_groups=loss_fn.parameter_groups())
-        engine, tok, style = setup.engine, setup.tokenizer, setup.style
+        parts = build(cfg, run, self, module=lambda model: SFTModule(model, loss_fn),
+                      shape=Shape(self.micro_batch_size, self.grad_accum, self.max_steps),
+                      param_groups=loss_fn.parameter_groups())
+        session = Session(run, self, parts)
+        engine, tok, style = parts.engine, parts.tokenizer, parts.style
         dist = run.dist
-        t_start = time.time()
-        step = setup.start_step
+        step = parts.start_step
         if self.eval_at_start and step == 0:
-            setup.evaluate(step)
+            session.evaluate(step)
+        first_ids = None
         while step < self.max_steps:
             t0 = time.time()
             sums, grad_norm = {}, None
             # This rank's examples for the whole step, encoded, then cut into length-sorted
             # micro-batches: each is padded only to its own longest sequence.
-            idx = [i for micro in range(self.grad_accum) for i in setup.sampler.micro_batch(
+            idx = [i for micro in range(self.grad_accum) for i in parts.sampler.micro_batch(
                 step, micro, dist.rank, dist.world_size, self.micro_batch_size, self.grad_accum)]
-            if setup.first_step_ids is None:
-                setup.first_step_ids = [setup.train[i].id for i in idx]
-            step_examples = sorted((encode_sft(tok, setup.train[i], style, self.max_length) for i in idx),
+            first_ids = first_ids or [parts.train[i].id for i in idx]
+            step_examples = sorted((encode_sft(tok, parts.train[i], style, self.max_length) for i in idx),
                                    key=lambda e: len(e.input_ids))
             chunks = [step_examples[m * self.micro_batch_size:(m + 1) * self.micro_batch_size]
                       for m in range(self.grad_accum)]
@@ -102,7 +104,7 @@ class SFTTrainer(LoopSettings):
                 if all_reduce_sum([0.0 if torch.isfinite(share) else 1.0])[0] > 0:
                     raise TrainingDiverged(
                         f"loss is {share.item()} at step {step + 1}: stopping. Last good checkpoint: "
-                        f"{setup.last_checkpoint() or 'none'} (lower optim.optimizer.lr or set optim.max_grad_norm)")
+                        f"{session.last_checkpoint() or 'none'} (lower optim.optimizer.lr or set optim.max_grad_norm)")
                 # the shares add up to the step's loss over micro-batches and ranks; DeepSpeed
                 # averages gradients over ranks, hence the world size, and must not divide by
                 # the number of micro-steps again (funcall.losses.base)
@@ -112,12 +114,11 @@ class SFTTrainer(LoopSettings):
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
             step += 1
-            dt = time.time() - t0
-            row = {**sum_over_ranks(sums), "grad_norm": grad_norm, "lr": setup.lr(), "time/step_s": dt,
+            row = {**sum_over_ranks(sums), "grad_norm": grad_norm, "lr": session.lr(), "time/step_s": time.time() - t0,
                    "tokens/step": sum(int(b["attention_mask"].sum()) for b in batches),
                    "data/truncated": sum(e.truncated for e in step_examples)}
-            log_step(run, row, step, every=self.log_every, last=step == self.max_steps, world_size=dist.world_size)
-            setup.after_step(step)
-            if setup.out_of_time(t_start):
+            log_step(run, row, step, every=self.log_every, last=step == self.max_steps)
+            session.after_step(step)
+            if session.out_of_time():
                 break
-        return setup.finish(step, time.time() - t_start)
+        return session.finish(step, {"first_step_ids_per_rank": all_gather_objects(first_ids)})

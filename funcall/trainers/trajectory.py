@@ -35,10 +35,11 @@ class Trajectory:
     texts: list[str]  # [N] the completions decoded (special tokens dropped)
     completion_mask: torch.Tensor  # [N, C] 1 on sampled tokens
     think_mask: torch.Tensor  # [N, C] 1 on tokens inside the <think> content
-    old_logps: torch.Tensor | None  # [N, C] log-probs of the sampled tokens under the rollout policy
+    old_logps: torch.Tensor | None  # [N, C] log-probs of the sampled tokens under the policy that sampled them (the ratio's denominator)
     entropies: torch.Tensor | None  # [N, C] that policy's entropy at each token
     group: int  # G, samples per prompt
     ref_logps: torch.Tensor | None = None  # [N, C] under the frozen reference (filled when the loss has a KL term)
+    rollout_logps: torch.Tensor | None = None  # [N, C] as the engine reported them (None if it cannot); = old_logps unless recomputed
 
     @property
     def rows(self) -> int:
@@ -79,11 +80,19 @@ def collect(engine: RolloutEngine, tokenizer, prompts: list[list[int]], *, group
     width = max(1, max(len(c) for c in completions))
     texts = tokenizer.batch_decode(completions, skip_special_tokens=True)
     mask = padded([[1.0] * len(c) for c in completions], width)
+    reported = padded(stats.logps, width) if stats is not None else None
     return Trajectory(
         prompt_ids=[p for p in prompts for _ in range(group)], completion_ids=completions, texts=texts,
         completion_mask=mask, think_mask=span_masks(tokenizer, completions, texts, width).float(),
-        old_logps=padded(stats.logps, width) if stats is not None else None,
-        entropies=padded(stats.entropies, width) if stats is not None else None, group=group)
+        old_logps=reported, entropies=padded(stats.entropies, width) if stats is not None else None, group=group,
+        rollout_logps=reported)
+
+
+def logprob_gap(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean absolute difference of two ``[N, C]`` log-prob tensors over the ``mask``ed tokens
+    (``logprob/gen_vs_train_abs``: the engine's log-probs against the trainer's)."""
+    m = mask.float()
+    return float(((a - b).abs() * m).sum() / m.sum().clamp(min=1))
 
 
 def score(trajectory: Trajectory, reward, examples: list, prompt_texts: list[str]) -> Rewards:

@@ -12,23 +12,13 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-import torch
 from omegaconf import OmegaConf
-
-
-def _bf16(precision: str) -> bool:
-    if precision in ("bf16", "bfloat16"):
-        return True
-    if precision == "auto":
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    return False
 
 
 def register_resolvers() -> None:
     resolvers = {
         "funcall.rank0_only": lambda value: value if int(os.environ.get("RANK", "0")) == 0 else None,
         "funcall.rank0_log": lambda path: path if int(os.environ.get("RANK", "0")) == 0 else os.devnull,
-        "funcall.bf16": _bf16,
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
@@ -38,7 +28,7 @@ def register_resolvers() -> None:
 def share_run_stamp() -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or "FUNCALL_RUN_STAMP" in os.environ:
         return
-    from funcall.trainers.distributed import broadcast_object, init_distributed
+    from funcall.dist import broadcast_object, init_distributed
 
     init_distributed()
     os.environ["FUNCALL_RUN_STAMP"] = broadcast_object(datetime.now().strftime("%Y-%m-%d/%H-%M-%S"))

@@ -1,4 +1,4 @@
-"""DeepSpeed and torch.distributed glue: one code path for one process and for many.
+"""Ranks and collectives: one code path for one process and for many. Every layer may import it.
 
 Every run, even a single process started with plain ``python``, goes through
 ``deepspeed.init_distributed`` and ``deepspeed.initialize``, so what is tested on one CPU
@@ -61,10 +61,6 @@ def init_distributed() -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def launched_with_ranks() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
 def broadcast_object(obj: Any, src: int = 0) -> Any:
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return obj
@@ -120,19 +116,8 @@ def sum_over_ranks(values: dict[str, float]) -> dict[str, float]:
     return dict(zip(keys, all_reduce_sum([float(values.get(k, 0.0)) for k in keys])))
 
 
-def optimizer_step(engine) -> float | None:
-    """``engine.step()`` after a micro-batch's backward; at the accumulation boundary (when the
-    optimizer really steps) also the global gradient norm of that step, else None.
 
-    ZeRO stages compute the norm inside the step; without ZeRO DeepSpeed leaves it to torch's
-    optimizer, so it is taken from the (already all-reduced) gradients just before."""
-    boundary = engine.is_gradient_accumulation_boundary()
-    before = None
-    if boundary and not engine.zero_optimization():
-        grads = [p.grad for p in engine.module.parameters() if p.grad is not None]
-        before = float(torch.nn.utils.get_total_norm(grads)) if grads else None
-    engine.step()
-    if not boundary:
-        return None
-    norm = engine.get_global_grad_norm()
-    return before if norm is None else float(norm)
+def shard(n: int, rank: int, world_size: int) -> list[int]:
+    """The items of ``range(n)`` this rank takes: every ``world_size``-th, starting at ``rank``
+    (counts differ by at most one between ranks)."""
+    return list(range(rank, n, world_size))

@@ -1,0 +1,105 @@
+"""The SFT warm start RL begins from when the model is the raw tiny default.
+
+RL cannot teach a randomly initialised model to call functions (its reward would be zero
+everywhere), so ``trainer.warm_start`` first fine-tunes the tiny model on the same data and
+prompt format for a fixed number of steps, then RL starts from that checkpoint. The SFT run's
+config is composed by Hydra: ``conf/warm_start/sft.yaml`` (loss, optim and trainer nodes built
+from the ``ce``, ``adamw`` and ``sft`` options) sits at ``trainer.warm_start`` of the RL config;
+`sft_config` puts those nodes in place of the RL run's and applies ``trainer.warm_start.data`` to
+the data source. With a ``model.path`` of your own there is no warm start: RL starts from it.
+
+The result is cached under ``$FUNCALL_CACHE/warm_start/<hash>`` with its own ``metrics.jsonl`` and
+``summary.json``. The hash covers what changes the SFT run's weights (the tiny spec, the data as
+the SFT run resolves it, its loss, optimizer, steps, batch, sequence budget, precision and seed),
+not the RL seed, RL-only keys or evaluation sizes, so every RL seed of a sweep starts from the same
+policy. Under torchrun all ranks train it together, with the global batch held fixed, so the
+cached checkpoint does not depend on the number of ranks.
+
+``trainer.warm_start.data`` lets the SFT data differ from the RL prompts: the tiny RL presets
+give the warm start a call-heavy mix (few no-call examples), as SFT data usually is (xLAM-60k
+has none), while RL's prompts and the held-out set keep their own mixes.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from funcall.dist import DistInfo, barrier, broadcast_object
+from funcall.logging.run_log import RunLog
+from funcall.models.tiny import cache_root
+from funcall.trainers.session import RunContext
+from funcall.utils.errors import ConfigError
+from funcall.utils.instantiate import instantiate
+
+RECIPE_VERSION = 2
+WEIGHT_KEYS = ("max_steps", "micro_batch_size", "grad_accum", "max_length", "precision")  # of the SFT trainer node
+
+
+def sft_config(cfg: DictConfig, world_size: int = 1) -> DictConfig:
+    """The warm start's SFT run: the RL config with ``trainer.warm_start``'s loss, optim, trainer
+    and seed in place of its own, its data source updated by ``trainer.warm_start.data``, and the
+    global batch split over ``world_size`` ranks."""
+    ws = cfg.trainer.warm_start
+    batch = int(ws.trainer.micro_batch_size)
+    if batch % world_size:
+        raise ConfigError(f"trainer.warm_start.batch_size={batch} must divide by the {world_size} ranks")
+    # the node is resolved where it stands (its relative interpolations point into the RL config);
+    # the rest with the warm start's seed, so whatever follows ${seed} (the data order) follows it
+    node = OmegaConf.to_container(ws, resolve=True)
+    rl = cfg.copy()
+    rl.seed = int(node["seed"])
+    sft = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+           for k, v in rl.items() if k != "hydra"}
+    sft.update(loss=node["loss"], optim=node["optim"], trainer=node["trainer"])
+    sft["trainer"]["micro_batch_size"] = batch // world_size
+    if node.get("data"):
+        sft["data"]["source"].update(node["data"])
+    return OmegaConf.create(sft)
+
+
+def warm_start_key(cfg: DictConfig) -> str:
+    """Hash of what changes the warm start's weights (module docstring)."""
+    sft = sft_config(cfg)
+    data = OmegaConf.to_container(sft.data, resolve=True)
+    data.get("source", {}).pop("eval_size", None)
+    parts = {"tiny": OmegaConf.to_container(cfg.model.tiny, resolve=True), "data": data,
+             "loss": OmegaConf.to_container(sft.loss), "optim": OmegaConf.to_container(sft.optim),
+             "trainer": {k: sft.trainer[k] for k in WEIGHT_KEYS}, "seed": int(sft.seed), "v": RECIPE_VERSION}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def ensure_warm_start(cfg: DictConfig, dist: DistInfo) -> Path:
+    """Path of the warm-started model folder, training it (collectively) on first use."""
+    root = cache_root() / "warm_start"
+    target = root / warm_start_key(cfg)
+    model_dir = target / "hf_model"
+    lock = None
+    if dist.is_main:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = open(root / f".{target.name}.lock", "w")  # noqa: SIM115 - held until the finally below
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        ready = broadcast_object((model_dir / "config.json").exists())
+        if not ready:
+            build = root / f".build-{target.name}"
+            if dist.is_main:
+                shutil.rmtree(build, ignore_errors=True)
+                build.mkdir(parents=True)
+            barrier()
+            sft = sft_config(cfg, dist.world_size)
+            if dist.is_main:
+                print(f"warm start: {int(sft.trainer.max_steps)} SFT steps, cached in {target}", flush=True)
+            run = RunContext(run_dir=build, dist=dist, log=RunLog(build, dist.is_main), config={})
+            instantiate(sft.trainer, _key="trainer.warm_start.trainer").fit(sft, run)
+            if dist.is_main:
+                build.rename(target)
+            barrier()
+    finally:
+        if lock is not None:
+            lock.close()
+    return model_dir
