@@ -52,9 +52,8 @@ class _Recorder(LogitsProcessor):
     kept for one step.
     """
 
-    def __init__(self, temperature: float, start: int):
+    def __init__(self, temperature: float):
         self.temperature = max(temperature, 1e-5)
-        self.start = start
         self.previous: torch.Tensor | None = None
         self.logps: list[torch.Tensor] = []
         self.entropies: list[torch.Tensor] = []
@@ -134,7 +133,7 @@ class HFEngine:
                     kwargs.pop("cache", None)
                     if group > 1 and width > 1:
                         kwargs["cache"] = self._shared_prompt_cache(ids, mask, group, max_new_tokens)
-                    recorder = _Recorder(1.0 if greedy else temperature, width) if with_stats else None
+                    recorder = _Recorder(1.0 if greedy else temperature) if with_stats else None
                     gen = self.module.generate(
                         input_ids=ids, attention_mask=mask,
                         logits_processor=LogitsProcessorList([recorder]) if recorder else None, **kwargs)
