@@ -9,15 +9,13 @@ the same held-out prompts:
 
 Writes ``results.md`` (final loss/think, loss/result and held-out AST accuracy per arm, mean +-
 std over seeds), ``curves.png`` (via `funcall.compare`: the span losses and accuracy against
-step, seeds pooled) and keeps the run directories under ``runs/``.
+step, seeds pooled) and keeps the run directories under ``runs/`` (experiments/run_dirs.py).
 
     .venv/bin/python experiments/funreason/run.py --seeds 1 2 --steps 1200
 """
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,16 +23,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-
-
-def train(args: list[str], run_dir: Path) -> dict:
-    if (run_dir / "summary.json").exists():  # finished earlier: reuse, so the driver can resume
-        return json.loads((run_dir / "summary.json").read_text())
-    shutil.rmtree(run_dir, ignore_errors=True)
-    cmd = [sys.executable, "-m", "funcall.train", *args, f"hydra.run.dir={run_dir}"]
-    print("$", " ".join(cmd[1:]), flush=True)
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    return json.loads((run_dir / "summary.json").read_text())
+sys.path.insert(0, str(HERE.parent))
+from run_dirs import train  # noqa: E402 - after the path set-up
 
 
 def main() -> None:

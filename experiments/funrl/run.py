@@ -12,7 +12,7 @@ begins from) and are scored on the same 400 held-out synthetic prompts:
 
 Writes ``results.md`` (per seed and mean +- std), ``curves.png`` (held-out accuracy against
 training time, mean and band over seeds; RL reward and think-span entropy against step) and
-keeps every run directory (metrics.jsonl, summary.json, .hydra) under ``runs/``.
+keeps every run directory (metrics.jsonl, summary.json, .hydra config and overrides; experiments/run_dirs.py) under ``runs/``.
 
     .venv/bin/python experiments/funrl/run.py --seeds 1 2 3
 """
@@ -20,29 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+from run_dirs import train  # noqa: E402 - after the path set-up
+
 EVAL = ["trainer.eval_size=400", "trainer.eval_every=20", "trainer.export=false", "logger=none"]
-
-
-def train(args: list[str], run_dir: Path) -> dict:
-    if (run_dir / "summary.json").exists():  # finished earlier: reuse, so the driver can resume
-        return json.loads((run_dir / "summary.json").read_text())
-    if run_dir.exists():
-        subprocess.run(["rm", "-rf", str(run_dir)], check=True)
-    cmd = [sys.executable, "-m", "funcall.train", *args, f"hydra.run.dir={run_dir}"]
-    print("$", " ".join(cmd[1:]), flush=True)
-    t0 = time.time()
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, env={**os.environ})
-    print(f"  done in {time.time() - t0:.0f} s", flush=True)
-    return json.loads((run_dir / "summary.json").read_text())
 
 
 def warm_start_data(rl_run: Path) -> list[str]:
