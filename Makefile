@@ -18,11 +18,18 @@ help: ## show this help
 
 install: $(STAMP) ## create or update .venv/ (torch pinned to the CPU 2.13.0 build); no-op when up to date
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt
+# bfcl-eval (BFCL's own package: multi-turn environments and data) goes in without its declared
+# dependencies (numpy==1.26.4 and a long list of API clients it does not need for those parts);
+# its environment classes need mpmath only, which torch's sympy already brings.
+BFCL_EVAL := bfcl-eval==2026.3.23
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) -q --upgrade pip
 	$(PIP) -q torch==2.13.0
 	$(PIP) -q -e '.[test,sweeps]'
+	$(PIP) -q --no-deps $(BFCL_EVAL)
+	$(PIP) -q mpmath
 	touch $(STAMP)
 
 train: install ## the main job: entropy-guided GRPO on the embedded tiny model (SFT warm-start cached on first use)

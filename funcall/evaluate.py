@@ -40,7 +40,7 @@ from funcall.utils.hydra_setup import (
 def register_eval_resolvers() -> None:
     """``${funcall.bfcl_data:}``: the data folder of an installed bfcl_eval package, or null."""
     if not OmegaConf.has_resolver("funcall.bfcl_data"):
-        from funcall.eval.bfcl_eval import installed_bfcl_data
+        from funcall.envs.bfcl_data import installed_bfcl_data
 
         OmegaConf.register_new_resolver("funcall.bfcl_data", installed_bfcl_data)
 

@@ -23,7 +23,8 @@ from funcall.calls import render_python_calls
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
 from funcall.dist import DistInfo
-from funcall.eval.bfcl_eval import BFCLEval, installed_bfcl_data
+from funcall.envs.bfcl_data import installed_bfcl_data
+from funcall.eval.bfcl_eval import BFCLEval
 from funcall.eval.bfcl_prompt import language_notes
 from funcall.eval.bfcl_report import flat_metrics, format_table, score_rows
 from funcall.eval.task import generate_in_step
@@ -105,6 +106,7 @@ def test_installed_bfcl_eval_data_folder_is_found(tmp_path, monkeypatch):
     (tmp_path / "bfcl_eval" / "__init__.py").write_text("raise RuntimeError('must not be imported')\n")
     (data / "BFCL_v4_simple_python.json").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "bfcl_eval", raising=False)  # the real one may be imported already
     importlib.invalidate_caches()
     assert installed_bfcl_data() == str(data)
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
@@ -254,7 +256,7 @@ def test_bfcl_defaults():
     cfg = compose_evaluate([])
     assert tuple(cfg.eval.categories) == SINGLE_TURN_CATEGORIES and cfg.eval.limit is None
     assert cfg.eval.prompt.answer_format == "python" and cfg.eval.prompt.tool_style == "json"
-    assert cfg.eval.data_dir == installed_bfcl_data()  # None here (no bfcl_eval): the app asks for eval.data_dir
+    assert cfg.eval.data_dir == installed_bfcl_data()  # the installed bfcl-eval package's data (None without one)
     with pytest.raises(ConfigError, match="eval.data_dir"):
         BFCLEval(data_dir=None).load()
 

@@ -15,6 +15,7 @@ PACKAGE = REPO / "funcall"
 LAYERS = [  # lowest first; a module may import its own layer and the ones before it
     {"utils", "dist", "logging"},
     {"calls"},
+    {"envs"},
     {"bfcl"},
     {"data"},
     {"models", "rollout"},

@@ -196,14 +196,42 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", default="auto", type=_jobs_option,
         help="worker processes for large inputs: a number, or auto (default): 2 when at least half a core is idle (load average), else 1",
     )
+    multi = commands.add_parser("check-multi-turn", help="verdicts for multi-turn trajectories (BFCL's multi_turn_checker)",
+                                description="Rows: id, model_output (turns -> steps -> call strings), optionally entry "
+                                            "and ground_truth; see funcall/bfcl/multi_turn_cli.py.")
+    multi.add_argument("--input", required=True, type=Path, help="JSONL rows: id, model_output [, entry, ground_truth]")
+    multi.add_argument("--output", required=True, type=Path, help="JSONL verdicts (id, valid, error_type), same order")
+    multi.add_argument("--data-dir", default=None, help="folder with BFCL_v4_multi_turn_*.json and possible_answer/ "
+                                                        "(default: the installed bfcl-eval package's data)")
+    multi.add_argument("--timeout", type=float, default=10.0, help="seconds one call may run before it is stopped")
     args = parser.parse_args(argv)
     if not args.input.is_file() or not os.access(args.input, os.R_OK):
         print(f"error: cannot read input file {args.input}", file=sys.stderr)
         return 2
     try:
+        if args.command == "check-multi-turn":
+            return _check_multi_turn(args)
         rows, valid = check_file(args.input, args.output, _jobs(args.jobs))
     except OSError as error:
         print(f"error: {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    print(f"{rows} rows, {valid} valid -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def _check_multi_turn(args) -> int:
+    from funcall.bfcl.multi_turn_cli import check_multi_turn_file
+    from funcall.envs.bfcl_data import installed_bfcl_data
+    from funcall.utils.errors import UserError
+
+    data_dir = args.data_dir or installed_bfcl_data()
+    if data_dir is not None and not Path(data_dir).is_dir():
+        print(f"error: --data-dir {data_dir}: no such directory", file=sys.stderr)
+        return 2
+    try:
+        rows, valid = check_multi_turn_file(args.input, args.output, data_dir, args.timeout)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{rows} rows, {valid} valid -> {args.output}", file=sys.stderr)
     return 0

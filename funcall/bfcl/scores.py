@@ -1,4 +1,4 @@
-"""Aggregate per-category BFCL results into the numbers the papers report (single-turn only).
+"""Aggregate per-category BFCL results into the numbers the papers report, and BFCL's multi-turn score.
 
     non_live_ast = unweighted mean of [simple, multiple, parallel, parallel_multiple], where
                    simple = unweighted mean of simple_python, simple_java, simple_javascript
@@ -7,6 +7,8 @@
                    live_parallel_multiple (BFCL's calculate_weighted_accuracy)
     overall      = mean(non_live_ast, live)  (the papers' "Overall"; not BFCL's official overall)
     irrelevance  = entry-weighted accuracy over irrelevance and live_irrelevance (reported apart)
+    multi_turn   = unweighted mean of multi_turn_base, _miss_func, _miss_param, _long_context
+                   (as BFCL's leaderboard reports its multi-turn column)
 
 Difference from BFCL: a category that was not evaluated is left out of every mean (BFCL counts it
 as 0 and displays N/A). A group with no category present is None, and so is `overall` unless both
@@ -15,10 +17,13 @@ of its halves are present. Every number is a fraction in [0, 1].
 
 from __future__ import annotations
 
+from funcall.envs.bfcl_data import MULTI_TURN_CATEGORIES
+
 SIMPLE = ("simple_python", "simple_java", "simple_javascript")
 NON_LIVE_GROUPS = ("simple", "multiple", "parallel", "parallel_multiple")
 LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
 IRRELEVANCE = ("irrelevance", "live_irrelevance")
+MULTI_TURN = MULTI_TURN_CATEGORIES
 
 
 def _accuracy(correct: int, n: int) -> float:
@@ -39,7 +44,7 @@ def _weighted(per_category: dict[str, tuple[int, int]], names: tuple[str, ...]) 
 
 def summarize(per_category: dict[str, tuple[int, int]]) -> dict:
     """`{category: (correct, n)}` -> `{"categories": {name: {"accuracy", "n"}}, "non_live_ast",
-    "live", "irrelevance", "overall"}`."""
+    "live", "irrelevance", "overall", "multi_turn"}`."""
     categories = {name: {"accuracy": _accuracy(c, n), "n": n} for name, (c, n) in per_category.items()}
 
     def accuracy(name: str) -> float | None:
@@ -56,4 +61,5 @@ def summarize(per_category: dict[str, tuple[int, int]]) -> dict:
         "live": live,
         "irrelevance": _weighted(per_category, IRRELEVANCE),
         "overall": overall,
+        "multi_turn": _unweighted([accuracy(name) for name in MULTI_TURN]),
     }

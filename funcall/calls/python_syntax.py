@@ -187,6 +187,20 @@ def _resolve_value(node: ast.expr, limits: Limits) -> Any:
     raise _Refused("unsupported", f"unsupported value: {type(node).__name__}")
 
 
+def literal_value(node: ast.expr, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """The value Python's ``eval`` gives a constant expression (numbers, strings, bytes, None,
+    booleans, lists, tuples, sets, dicts, unary and binary operators over them), computed without
+    ``eval`` and bounded by ``limits``; anything else (a name, a call, an attribute, a subscript)
+    is a ParseFailure. Unlike `_resolve_value` (BFCL's decoder, which keeps names and nested calls
+    as text), this is what executing the expression would give."""
+    try:
+        return _Arithmetic(limits).evaluate(node)
+    except _Refused as refused:
+        return ParseFailure(refused.code, str(refused))
+    except (RecursionError, MemoryError) as error:
+        return ParseFailure("depth", type(error).__name__)
+
+
 class _Arithmetic:
     """Evaluates a constant expression (numbers, strings, containers, + - * / // % ** << >> & | ^)
     with bounds on the size of every intermediate result."""

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from funcall.data.types import KINDS, short_name
+from funcall.calls.types import KINDS, short_name
 
 INSTRUCTIONS = {
     "think_answer": (

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import re
 
+from funcall.calls.types import kind as type_kind
 from funcall.data.schema import Example, infer_category
-from funcall.data.types import kind as type_kind
 from funcall.utils.errors import DataError
 
 

@@ -23,7 +23,6 @@ files and the printed table are in `funcall.eval.bfcl_report`.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +40,6 @@ from funcall.eval.task import Report, generate_in_step
 from funcall.utils.errors import ConfigError, DataError
 
 DECODE_MODES = ("format", "raw")
-
-
-def installed_bfcl_data() -> str | None:
-    """The data folder of an installed ``bfcl_eval`` package (BFCL's own pip package), if any:
-    the first of ``<package>/data`` or ``<package>`` that holds ``BFCL_v4_*.json``. The package is
-    located, never imported."""
-    try:
-        spec = importlib.util.find_spec("bfcl_eval")
-    except (ImportError, ValueError):
-        return None
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        for folder in (Path(root) / "data", Path(root)):
-            if folder.is_dir() and any(folder.glob("BFCL_v4_*.json")):
-                return str(folder)
-    return None
 
 
 class BFCLEval:

@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from funcall.bfcl.scores import IRRELEVANCE, LIVE, SIMPLE, summarize
+from funcall.bfcl.scores import IRRELEVANCE, LIVE, MULTI_TURN, SIMPLE, summarize
 from funcall.calls.limits import ParseFailure
 from funcall.eval.task import Report
 from funcall.utils.atomic import write_json_atomic, write_jsonl_atomic
@@ -31,6 +31,7 @@ SUMMARY_ROWS = (  # (key in the scores, label, categories it averages)
     ("live", "live", LIVE),
     ("irrelevance", "irrelevance", IRRELEVANCE),
     ("overall", "overall", NON_LIVE + LIVE),
+    ("multi_turn", "multi_turn", MULTI_TURN),
 )
 FAILURE_COLUMNS = ["id", "category", "error_type", "error", "completion", "decoded"]
 
@@ -49,18 +50,23 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def score_rows(rows: list[dict], categories: list[str]) -> dict[str, Any]:
-    """The scores file's content (without ``run``) from graded rows."""
+def score_rows(rows: list[dict], categories: list[str], earlier: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The scores file's content (without ``run``) from graded rows; ``earlier`` (the file as
+    another BFCL task of this run wrote it) contributes its categories that these rows lack."""
     counts = {c: [0, 0] for c in categories}
+    for name, value in ((earlier or {}).get("categories") or {}).items():
+        if name not in counts:
+            counts[name] = [round(value["accuracy"] * value["n"]), value["n"]]
     for row in rows:
         tally = counts.setdefault(row["category"], [0, 0])
         tally[0] += bool(row["valid"])
         tally[1] += 1
     scores = summarize({c: (ok, n) for c, (ok, n) in counts.items()})
     n = len(rows)
+    formats = [bool(r["format_ok"]) for r in rows if "format_ok" in r]  # single-turn rows have it
     scores.update(
         n=n, correct=sum(bool(r["valid"]) for r in rows),
-        format_ok=sum(bool(r.get("format_ok")) for r in rows) / n if n else None,
+        format_ok=sum(formats) / len(formats) if formats else None,
         prompt_too_long=sum(bool(r.get("prompt_too_long")) for r in rows),
         hit_max_new_tokens=sum(bool(r.get("hit_max_new_tokens")) for r in rows))
     return scores
@@ -77,7 +83,11 @@ def format_table(scores: dict[str, Any]) -> str:
     lines = [f"{'category':<{width}}  {'n':>6}  {'accuracy %':>10}"]
     lines += [f"{c:<{width}}  {v['n']:>6}  {_percent(v['accuracy']):>10}" for c, v in categories.items()]
     lines.append("-" * len(lines[0]))
+    multi = any(c in categories for c in MULTI_TURN)
+    single = any(c not in MULTI_TURN for c in categories)
     for key, label, members in SUMMARY_ROWS:
+        if (key == "multi_turn" and not multi) or (key != "multi_turn" and not single):
+            continue
         n = sum(categories[c]["n"] for c in members if c in categories)
         lines.append(f"{label:<{width}}  {n:>6}  {_percent(scores.get(key)):>10}")
     return "\n".join(lines)
@@ -105,13 +115,25 @@ def flat_metrics(scores: dict[str, Any], prefix: str = "bfcl") -> dict[str, Any]
     return out
 
 
+def write_scores(run_dir: Path, rows: list[dict], categories: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+    """``bfcl_scores.json`` for these rows, keeping the categories another BFCL task (single- or
+    multi-turn) already wrote into this run directory; ``n``/``correct``/``run`` are these rows'."""
+    path = Path(run_dir) / "bfcl_scores.json"
+    try:
+        earlier = json.loads(path.read_text()) if path.exists() else None
+    except (OSError, ValueError):
+        earlier = None
+    scores = score_rows(rows, categories, earlier)
+    scores["run"] = meta
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, scores)
+    return scores
+
+
 def write_report(rows: list[dict], categories: list[str], run_dir: Path, meta: dict[str, Any],
                  table_rows: int = 200) -> Report:
     rows = sorted(rows, key=lambda r: r.get("index", 0))
-    scores = score_rows(rows, categories)
-    scores["run"] = meta
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "bfcl_scores.json", scores)
+    scores = write_scores(run_dir, rows, categories, meta)
     write_jsonl_atomic(run_dir / "bfcl_results.jsonl", [{k: v for k, v in r.items() if k != "index"} for r in rows])
     failures = [[r["id"], r["category"], r["error_type"], json.dumps(r["error"], ensure_ascii=False),
                  r["completion"], json.dumps(r["decoded"], ensure_ascii=False)]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from funcall.data.types import kind as type_kind
+from funcall.calls.types import kind as type_kind
 
 REASONS = ("unparseable_answer", "unknown_function", "missing_required", "unknown_argument", "wrong_type",
            "not_in_enum")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES
+from funcall.calls.types import bfcl_type
 from funcall.data.schema import infer_category
-from funcall.data.types import bfcl_type
 
 
 @runtime_checkable

@@ -1,0 +1,112 @@
+"""BFCL's multi-turn inference, batched: every live conversation generates its next step together.
+
+Per entry, as BFCL's ``inference_multi_turn_prompting`` does it: the first turn's user messages
+start the conversation; the model answers; its calls (decoded in the run's answer format) are
+executed on the entry's environment and each result is appended as a ``tool`` message; the model
+answers again, until an answer holds no call (or does not decode), which ends the turn; the next
+turn's user messages are appended (on a miss_func turn, BFCL's fixed text offering the withheld
+functions' docs). More than ``max_steps_per_turn`` steps with calls in one turn end the entry
+(BFCL's force-quit, scored as ``multi_turn:force_terminated`` unless it was the last turn).
+
+How it differs from BFCL's loop, which handles one entry at a time: all of a rank's entries are
+in flight at once; each round, every conversation that is waiting for the model is rendered with
+the chat template and the prompts go to the rollout engine in length-sorted batches
+(`funcall.eval.task.generate_in_step`); rounds go on while any rank has a conversation left, so
+every rank makes the same generation calls (ZeRO-3). A conversation whose prompt no longer fits
+the context (minus the answer budget) ends there, as an overflow ends it in BFCL. The
+environments run in the child process of a `funcall.envs.worker.EnvPool`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from funcall.calls.formats import parse_completion
+from funcall.data.prompts import PromptStyle, render_prompt
+from funcall.dist import all_reduce_sum
+from funcall.envs.base import Environment
+from funcall.eval.task import generate_in_step
+
+ADDITIONAL_FUNCTIONS = "I have updated some more functions you can choose from. What about now?"  # BFCL's text
+
+
+def call_strings(calls: list[dict]) -> list[str]:
+    """Canonical calls as the executable strings BFCL's ``decode_execute`` writes: ``f(a=1, b='x')``."""
+    return [f"{c['name']}({', '.join(f'{k}={v!r}' for k, v in (c.get('arguments') or {}).items())})" for c in calls]
+
+
+@dataclass
+class Conversation:
+    """One entry in flight."""
+
+    entry: dict
+    env: Environment
+    messages: list[dict] = field(default_factory=list)
+    turn: int = 0
+    steps: int = 0  # steps with calls in the current turn
+    output: list[list[list[str]]] = field(default_factory=list)  # turns -> steps -> call strings (BFCL's decoded result)
+    log: list[list[dict]] = field(default_factory=list)  # turns -> the messages added in that turn
+    done: bool = False
+    ended_by: str = "completed"  # completed | force_quit | prompt_too_long
+
+    def start_turn(self) -> None:
+        question = self.entry["question"][self.turn]
+        offered = self.env.tools(self.turn)
+        if offered:  # a miss_func turn: its user message is BFCL's, with the withheld docs
+            question = [{"role": "user", "content": "\n".join(json.dumps(d) for d in offered) + "\n" + ADDITIONAL_FUNCTIONS}]
+        self.messages.extend(question)
+        self.output.append([])
+        self.log.append(list(question))
+        self.steps = 0
+
+    def end_turn(self) -> None:
+        self.turn += 1
+        if self.turn >= len(self.entry["question"]):
+            self.done = True
+        else:
+            self.start_turn()
+
+    def take(self, text: str, answer_format: str, max_steps_per_turn: int) -> None:
+        """The model's answer for this step: execute its calls, or end the turn."""
+        self.messages.append({"role": "assistant", "content": text})
+        parsed = parse_completion(text, answer_format)
+        calls = call_strings(parsed.calls) if parsed.calls else []
+        self.output[-1].append(calls)
+        record: dict[str, Any] = {"role": "assistant", "content": text, "calls": calls}
+        self.log[-1].append(record)
+        if not calls:
+            self.end_turn()
+            return
+        results = self.env.execute(calls)
+        record["results"] = results
+        self.messages.extend({"role": "tool", "content": r} for r in results)
+        self.steps += 1
+        if self.steps > max_steps_per_turn:
+            self.done, self.ended_by = True, "force_quit"
+
+
+def converse(engine, tokenizer, conversations: list[Conversation], style: PromptStyle, *, batch_size: int,
+             max_new_tokens: int, max_steps_per_turn: int, prompt_limit: int | None, progress=None) -> None:
+    """Run every conversation to its end (module docstring); collective over ranks."""
+    for c in conversations:
+        c.env.reset(c.entry)
+        c.start_turn()
+    while True:
+        live = [c for c in conversations if not c.done]
+        prompts, waiting = [], []
+        for c in live:
+            ids = tokenizer(render_prompt(tokenizer, c.entry["function"], c.messages, style),
+                            add_special_tokens=False)["input_ids"]
+            if prompt_limit is not None and len(ids) > prompt_limit:
+                c.done, c.ended_by = True, "prompt_too_long"
+                continue
+            prompts.append(ids)
+            waiting.append(c)
+        if all_reduce_sum([float(len(prompts))])[0] == 0:
+            return
+        completions = generate_in_step(engine, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        for c, ids in zip(waiting, completions):
+            c.take(tokenizer.decode(ids, skip_special_tokens=True), style.answer_format, max_steps_per_turn)
+            if progress is not None and c.done:
+                progress.update(1)
