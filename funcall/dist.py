@@ -121,3 +121,8 @@ def shard(n: int, rank: int, world_size: int) -> list[int]:
     """The items of ``range(n)`` this rank takes: every ``world_size``-th, starting at ``rank``
     (counts differ by at most one between ranks)."""
     return list(range(rank, n, world_size))
+
+
+def rank() -> int:
+    """This process's rank (0 without a process group)."""
+    return dist.get_rank() if dist.is_initialized() else 0

@@ -94,6 +94,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     engine.eval()
     generator = instantiate(cfg.rollout.engine, module=model, tokenizer=tokenizer, ds_engine=engine,
                             _key="rollout.engine")
+    generator.sync_weights()  # an engine with its own copy (vLLM) starts from exactly these weights
     log = RunLog(run_dir, dist.is_main, instantiate(cfg.logger, _key="logger") if dist.is_main else None)
     log.start(logged_config(cfg))
 

@@ -55,9 +55,24 @@ STOPPING_POLICY = ["trainer.warm_start.steps=100", "trainer.warm_start.eval_size
 
 
 @pytest.fixture(scope="session")
-def stopping_policy(tmp_path_factory) -> list[str]:
-    """Overrides selecting the cached `STOPPING_POLICY` warm start, built once here in one process
-    (the cache key ignores ranks and ZeRO stage, so multi-rank tests reuse it)."""
+def stopping_policy_run(tmp_path_factory) -> Path:
+    """A run that builds the cached `STOPPING_POLICY` warm start, once, in one process (the cache
+    key ignores ranks and ZeRO stage, so multi-rank tests reuse it)."""
+    run = tmp_path_factory.mktemp("stopping_policy")
     run_train(["+experiment=entropy_grpo", "trainer.max_steps=0", *STOPPING_POLICY, "trainer.eval_size=8",
-               "trainer.eval_max_new_tokens=8", "logger=none"], tmp_path_factory.mktemp("stopping_policy"), timeout=900)
+               "trainer.eval_max_new_tokens=8", "logger=none"], run, timeout=900)
+    return run
+
+
+@pytest.fixture(scope="session")
+def stopping_policy(stopping_policy_run) -> list[str]:
+    """Overrides selecting the cached `STOPPING_POLICY` warm start."""
     return STOPPING_POLICY
+
+
+@pytest.fixture(scope="session")
+def stopping_policy_dir(stopping_policy_run) -> Path:
+    """The Hugging Face folder of the `STOPPING_POLICY` warm start."""
+    import json
+
+    return Path(json.loads((stopping_policy_run / "summary.json").read_text())["warm_start/path"])

@@ -1,8 +1,9 @@
 """The rollout engine contract: token ids in, completion token ids out.
 
 Trainers and evaluators depend only on this Protocol. `funcall.rollout.hf.HFEngine` implements
-it with Hugging Face ``generate`` on the training engine's own weights; an inference server
-(vLLM, SGLang) can implement it too (how to add a vLLM engine: experiments/benchmarks/README.md).
+it with Hugging Face ``generate`` on the training engine's own weights;
+`funcall.rollout.vllm_colocate.VLLMEngine` with vLLM in the training process and
+`funcall.rollout.vllm_server.VLLMServerEngine` with a separately started ``vllm serve``.
 ``generate`` must return, for every prompt and sample, the completion's token ids ending with
 the EOS token when the model stopped (the trainer scores the EOS so the policy learns to stop),
 and ``sync_weights`` must push the policy's current weights to the server before each rollout
@@ -20,12 +21,18 @@ class RolloutEngine(Protocol):
         """Completions for each prompt, ``num_samples`` per prompt, grouped by prompt.
 
         With ``with_stats`` a `funcall.rollout.hf.Rollouts` (ids plus, per token, the log-prob
-        and the entropy under ``softmax(logits / temperature)``). An engine that cannot report
-        them returns the plain id lists instead, and is run with ``trainer.recompute_logprobs=true``
-        (old log-probs and entropies by one no-grad forward pass).
+        and, if the engine can tell, the entropy under ``softmax(logits / temperature)``; entropies
+        None otherwise, and the trainer computes them with its own forward pass). An engine that
+        cannot report log-probs either returns the plain id lists, and is run with
+        ``trainer.recompute_logprobs=true``.
         """
         ...
 
     def sync_weights(self) -> None:
         """Make the next ``generate`` use the trainer's current weights."""
+        ...
+
+    def release(self) -> None:
+        """The rollout phase is over: free what the engine can until the next ``sync_weights``
+        (vLLM's sleep mode); a no-op for an engine that holds nothing of its own."""
         ...

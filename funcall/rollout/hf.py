@@ -41,7 +41,7 @@ class Rollouts:
 
     ids: list[list[int]]
     logps: list[list[float]]
-    entropies: list[list[float]]
+    entropies: list[list[float]] | None  # None: the engine cannot report them (the trainer recomputes)
 
 
 class _Recorder(LogitsProcessor):
@@ -88,6 +88,9 @@ class HFEngine:
         self.eos_ids = sorted(set(eos + [tokenizer.eos_token_id]) - {None})
 
     def sync_weights(self) -> None:  # generation reads the live training weights
+        return None
+
+    def release(self) -> None:  # nothing of its own to free
         return None
 
     def _gathered(self):

@@ -168,11 +168,12 @@ class RLTrainer(LoopSettings):
         # the trainer's own log-probs: when the engine gives none, when the loss corrects the
         # engine's against them, and every table_every steps to log how far apart the two are
         table_step = bool(self.table_every) and (step + 1) % self.table_every == 0
-        if traj.old_logps is None or loss_fn.corrects_rollout or (table_step and traj.rollout_logps is not None):
+        use_own = traj.old_logps is None or traj.entropies is None or loss_fn.corrects_rollout
+        if use_own or (table_step and traj.rollout_logps is not None):
             train_logps, train_entropies = no_grad_logps(engine, traj, self.logprob_batch_size, pad, True)
             if traj.rollout_logps is not None:
                 row["logprob/gen_vs_train_abs"] = logprob_gap(traj.rollout_logps, train_logps, traj.completion_mask)
-            if traj.old_logps is None or loss_fn.corrects_rollout:
+            if use_own:
                 traj.old_logps, traj.entropies = train_logps, train_entropies
         if reference is not None:
             traj.ref_logps = no_grad_logps(reference, traj, self.logprob_batch_size, pad, False)[0]

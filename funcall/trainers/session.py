@@ -83,9 +83,11 @@ class Session:
         if heldout and parts.heldout is not None:
             parts.rollout.sync_weights()
             metrics, samples = parts.heldout(parts.rollout)
+            parts.rollout.release()
         if humaneval and parts.humaneval is not None:
             parts.rollout.sync_weights()
             metrics.update(parts.humaneval(parts.rollout, step))
+            parts.rollout.release()
         self.eval_seconds += time.time() - t0
         if not metrics:
             return {}

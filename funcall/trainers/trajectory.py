@@ -75,6 +75,7 @@ def collect(engine: RolloutEngine, tokenizer, prompts: list[list[int]], *, group
     engine.sync_weights()
     out = engine.generate(prompts, num_samples=group, max_new_tokens=max_new_tokens, temperature=temperature,
                           top_p=top_p, with_stats=with_stats)
+    engine.release()
     stats = out if with_stats else None
     completions = [list(c) for c in (stats.ids if stats is not None else out)]
     width = max(1, max(len(c) for c in completions))
@@ -84,8 +85,8 @@ def collect(engine: RolloutEngine, tokenizer, prompts: list[list[int]], *, group
     return Trajectory(
         prompt_ids=[p for p in prompts for _ in range(group)], completion_ids=completions, texts=texts,
         completion_mask=mask, think_mask=span_masks(tokenizer, completions, texts, width).float(),
-        old_logps=reported, entropies=padded(stats.entropies, width) if stats is not None else None, group=group,
-        rollout_logps=reported)
+        old_logps=reported, entropies=padded(stats.entropies, width) if stats and stats.entropies is not None else None,
+        group=group, rollout_logps=reported)
 
 
 def logprob_gap(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
