@@ -1,6 +1,6 @@
 """vLLM's greedy completions against HF ``generate`` with the same weights, before and after updates.
 
-Run as ``python tests/vllm_sync_check.py MODEL_DIR OUT.json [zero3]`` (a fresh process: vLLM sets
+Run as ``python tests/vllm_sync_check.py MODEL_DIR OUT.json [zero0|zero3] [LR]`` (a fresh process: vLLM sets
 process-wide state). The policy is the Hugging Face model of MODEL_DIR inside a DeepSpeed engine
 (ZeRO-3 with ``zero3``: the weights vLLM receives are gathered from shards); the rollout engine is
 built from ``conf/rollout/vllm.yaml`` as training builds it. For 8 held-out prompts, OUT.json gets
@@ -32,7 +32,7 @@ def decided(model, prompt: list[int], completion: list[int]) -> bool:
     return bool(((top[:, 0] - top[:, 1]) > MARGIN).all())
 
 
-def main(model_dir: str, out: str, zero: str) -> None:
+def main(model_dir: str, out: str, zero: str, lr: float) -> None:
     sys.path.insert(0, str(REPO))
     import deepspeed
     import torch
@@ -62,7 +62,8 @@ def main(model_dir: str, out: str, zero: str) -> None:
         keep = HfDeepSpeedConfig(ds)  # noqa: F841 - load straight into shards
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     tok = load_tokenizer(model_dir)
-    engine, *_ = deepspeed.initialize(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=float(sys.argv[4]) if len(sys.argv) > 4 else 0.1), config=ds)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds)
     vllm = instantiate(cfg.rollout.engine, module=model, tokenizer=tok, ds_engine=engine)
     hf = HFEngine(model, tok, ds_engine=engine)
     style = PromptStyle(answer_format="think_answer", tool_style="compact")
@@ -92,4 +93,4 @@ def main(model_dir: str, out: str, zero: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "zero0")
+    main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "zero0", float(sys.argv[4]) if len(sys.argv) > 4 else 0.1)
