@@ -59,3 +59,47 @@ def test_sft_module_loss_equals_plain_ce_on_unpadded_sequences(tiny_model_dir):
             total += nll[mask].sum().item()
             count += int(mask.sum())
     assert abs(loss.item() - total / count) < 1e-4
+
+
+def test_packed_rows_give_every_example_the_loss_it_has_alone(tiny_model_dir):
+    # several examples per row, positions restarting: each must see only itself, so its per-token
+    # NLL (and so CE/SRML) equals the one it gets in its own unpadded row
+    import pytest
+
+    from funcall.data.packing import first_fit, pack_sft
+    from funcall.losses.srml import SRMLLoss
+    from funcall.models.load import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    encs = [encode_sft(tok, e, STYLE, 1000) for e in SyntheticTask(seed=0).train()[:7]]
+    packed = pack_sft(encs, tok.pad_token_id, max_length=600)
+    assert packed["input_ids"].shape[0] < len(encs) and packed["input_ids"].shape[1] <= 600  # several per row
+    captured = {}
+
+    class Capture:
+        def __call__(self, nll, spans, counts=None):
+            captured["nll"], captured["spans"] = nll, spans
+            return nll.sum(), {}
+
+        def parameter_groups(self):
+            return []
+
+    with torch.no_grad():
+        SFTModule(model, Capture())(**packed)
+        packed_nll = captured["nll"][captured["spans"] != 0]
+        alone = []
+        for e in encs:
+            SFTModule(model, Capture())(**collate_sft([e], tok.pad_token_id))
+            alone.append(captured["nll"][captured["spans"] != 0])
+    # compare as multisets in pack order: rows hold examples in first-fit order
+    order = [i for row in first_fit([len(e.input_ids) for e in encs], 600) for i in row]
+    expected = torch.cat([alone[i] for i in order])
+    assert packed_nll.shape == expected.shape and torch.allclose(packed_nll, expected, atol=1e-5)
+    assert int((packed["labels"] != IGNORE).sum()) == sum(len(a) for a in alone)
+    # the losses themselves: CE and SRML over the packed batch = over the same examples unpacked
+    for loss_fn in (CrossEntropyLoss(), SRMLLoss(alpha=0.3)):
+        with torch.no_grad():
+            a, _ = SFTModule(model, loss_fn)(**packed)
+            b, _ = SFTModule(model, loss_fn)(**collate_sft(encs, tok.pad_token_id))
+        assert a.item() == pytest.approx(b.item(), rel=1e-5)

@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 from funcall.data.tokenize import encode_prompt
 from funcall.dist import all_gather_objects, all_reduce_sum
 from funcall.trainers.build import Parts, Shape, build, load_model
-from funcall.trainers.ds_config import deepspeed_config
+from funcall.trainers.ds_config import cpu_autocast, deepspeed_config
 from funcall.trainers.dynamic_sampling import informative_groups, select_groups
 from funcall.trainers.rl_update import PolicyModule, no_grad_logps, update
 from funcall.trainers.session import LoopSettings, RunContext, Session, log_step
@@ -85,6 +85,9 @@ class RLTrainer(LoopSettings):
         if loss_fn.corrects_rollout and self.recompute_logprobs:
             raise ConfigError("loss.is_correction=tis weighs the engine's log-probs against the trainer's: it needs an "
                               "engine that reports them (trainer.recompute_logprobs=false)")
+        if self.precision == "bf16" and cpu_autocast("bf16"):
+            raise ConfigError("trainer.precision=bf16 on a CPU (bf16 autocast) is implemented for SFT; RL on a CPU runs "
+                              "fp32 (trainer.precision=auto or fp32)")
         if self.max_resample < 0:
             raise ConfigError(f"trainer.max_resample must be >= 0, got {self.max_resample}")
         temperature = float(cfg.rollout.temperature)

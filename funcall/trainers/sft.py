@@ -29,11 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from funcall.data.packing import pack_sft
 from funcall.data.spans import IGNORE
 from funcall.data.tokenize import collate_sft, encode_sft
 from funcall.dist import all_gather_objects, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import SpanCounts
 from funcall.trainers.build import Shape, build
+from funcall.trainers.ds_config import cpu_autocast
 from funcall.trainers.session import LoopSettings, RunContext, Session, log_step, optimizer_step
 from funcall.utils.errors import TrainingDiverged
 from funcall.utils.instantiate import instantiate
@@ -46,18 +48,32 @@ def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 class SFTModule(nn.Module):
-    """A causal LM and its loss as one module (see the module docstring)."""
+    """A causal LM and its loss as one module (see the module docstring). ``autocast``: run the
+    model in bf16 autocast (a CPU's mixed precision; the loss is computed in fp32)."""
 
-    def __init__(self, model: nn.Module, loss):
+    def __init__(self, model: nn.Module, loss, autocast: bool = False):
         super().__init__()
         self.model = model
         self.loss = loss
+        self.autocast = autocast
 
-    def forward(self, input_ids, attention_mask, position_ids, labels, spans, counts: SpanCounts | None = None):
-        # labels/spans cover the last columns only (see collate_sft): logits for those alone
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                            use_cache=False, logits_to_keep=labels.shape[1]).logits
-        return self.loss(token_nll(logits, labels), spans, counts)
+    def forward(self, input_ids, labels, spans, attention_mask=None, position_ids=None, target_index=None,
+                counts: SpanCounts | None = None):
+        with torch.autocast(device_type=input_ids.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            if target_index is None:
+                # left-padded (collate_sft): labels/spans cover the last columns only, logits for those alone
+                logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                    use_cache=False, logits_to_keep=labels.shape[1]).logits
+                nll = token_nll(logits, labels)
+            else:
+                # packed (funcall.data.packing): the output projection for the target positions only
+                hidden = self.model.get_decoder()(input_ids=input_ids, position_ids=position_ids,
+                                                  use_cache=False).last_hidden_state
+                rows, cols = target_index
+                logits = self.model.get_output_embeddings()(hidden[rows, cols])
+                nll = torch.zeros(labels.shape, dtype=torch.float32, device=labels.device)
+                nll[rows, cols] = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
+        return self.loss(nll, spans, counts)
 
 
 def step_counts(batches: list[dict[str, torch.Tensor]], world_size: int) -> SpanCounts:
@@ -71,10 +87,16 @@ def step_counts(batches: list[dict[str, torch.Tensor]], world_size: int) -> Span
 class SFTTrainer(LoopSettings):
     micro_batch_size: int = 8
     grad_accum: int = 1
+    packing: bool = False
+
+    def collate(self, examples: list, pad_id: int) -> dict[str, torch.Tensor]:
+        """One micro-batch: packed rows (``trainer.packing``) or left-padded sequences."""
+        return pack_sft(examples, pad_id, self.max_length) if self.packing else collate_sft(examples, pad_id)
 
     def fit(self, cfg, run: RunContext) -> dict:
         loss_fn = instantiate(cfg.loss, _key="loss")
-        parts = build(cfg, run, self, module=lambda model: SFTModule(model, loss_fn),
+        autocast = cpu_autocast(self.precision)
+        parts = build(cfg, run, self, module=lambda model: SFTModule(model, loss_fn, autocast=autocast),
                       shape=Shape(self.micro_batch_size, self.grad_accum, self.max_steps),
                       param_groups=loss_fn.parameter_groups())
         session = Session(run, self, parts)
@@ -96,7 +118,7 @@ class SFTTrainer(LoopSettings):
                                    key=lambda e: len(e.input_ids))
             chunks = [step_examples[m * self.micro_batch_size:(m + 1) * self.micro_batch_size]
                       for m in range(self.grad_accum)]
-            batches = [collate_sft(chunk, tok.pad_token_id) for chunk in chunks]
+            batches = [self.collate(chunk, tok.pad_token_id) for chunk in chunks]
             counts = step_counts(batches, dist.world_size)
             for batch in batches:
                 batch = {k: v.to(engine.device) for k, v in batch.items()}
@@ -115,7 +137,7 @@ class SFTTrainer(LoopSettings):
                     sums[k] = sums.get(k, 0.0) + v
             step += 1
             row = {**sum_over_ranks(sums), "grad_norm": grad_norm, "lr": session.lr(), "time/step_s": time.time() - t0,
-                   "tokens/step": sum(int(b["attention_mask"].sum()) for b in batches),
+                   "tokens/step": sum(len(e.input_ids) for e in step_examples), "tokens/target": counts.target,
                    "data/truncated": sum(e.truncated for e in step_examples)}
             log_step(run, row, step, every=self.log_every, last=step == self.max_steps)
             session.after_step(step)

@@ -32,12 +32,13 @@ from omegaconf import DictConfig, OmegaConf
 from funcall.dist import DistInfo, barrier, broadcast_object
 from funcall.logging.run_log import RunLog
 from funcall.models.tiny import cache_root
+from funcall.trainers.ds_config import cpu_autocast, use_bf16
 from funcall.trainers.session import RunContext
 from funcall.utils.errors import ConfigError
 from funcall.utils.instantiate import instantiate
 
 RECIPE_VERSION = 2
-WEIGHT_KEYS = ("max_steps", "micro_batch_size", "grad_accum", "max_length", "precision")  # of the SFT trainer node
+WEIGHT_KEYS = ("max_steps", "micro_batch_size", "grad_accum", "max_length", "precision", "packing")  # of the SFT trainer node
 
 
 def sft_config(cfg: DictConfig, world_size: int = 1) -> DictConfig:
@@ -69,7 +70,8 @@ def warm_start_key(cfg: DictConfig) -> str:
     data.get("source", {}).pop("eval_size", None)
     parts = {"tiny": OmegaConf.to_container(cfg.model.tiny, resolve=True), "data": data,
              "loss": OmegaConf.to_container(sft.loss), "optim": OmegaConf.to_container(sft.optim),
-             "trainer": {k: sft.trainer[k] for k in WEIGHT_KEYS}, "seed": int(sft.seed), "v": RECIPE_VERSION}
+             "trainer": {k: sft.trainer.get(k) for k in WEIGHT_KEYS}, "seed": int(sft.seed), "v": RECIPE_VERSION,
+             "bf16": [use_bf16(sft.trainer.precision), cpu_autocast(sft.trainer.precision)]}  # what "auto" became here
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
