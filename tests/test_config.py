@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -47,7 +48,7 @@ def test_experiment_is_not_a_root_default():
 
 
 def test_deepspeed_batch_keys_come_from_the_loop_not_the_yaml():
-    from funcall.trainers.ds_config import DERIVED, deepspeed_config
+    from funcall.trainers.ds_config import DERIVED, cpu_autocast, cpu_has_bf16, deepspeed_config
     from funcall.utils.errors import ConfigError
 
     for path in (CONF / "deepspeed").glob("*.yaml"):
@@ -56,9 +57,11 @@ def test_deepspeed_batch_keys_come_from_the_loop_not_the_yaml():
     assert not set(DERIVED) & set(cfg.deepspeed) and "bf16" not in cfg.deepspeed
     ds = deepspeed_config(cfg.deepspeed, micro_batch_size=3, grad_accum=5, max_grad_norm=1.0, precision="auto")
     assert ds["train_micro_batch_size_per_gpu"] == 3 and ds["gradient_accumulation_steps"] == 5
-    assert ds["gradient_clipping"] == 1.0 and ds["bf16"]["enabled"] is False  # no bf16 on this CPU
+    assert ds["gradient_clipping"] == 1.0 and ds["bf16"]["enabled"] is False  # DeepSpeed bf16 is for GPUs
     assert ds["zero_optimization"]["stage"] == 3
-    assert deepspeed_config(cfg.deepspeed, precision="bf16")["bf16"]["enabled"] is True
+    # on a CPU, bf16 is torch.autocast around fp32 weights, never DeepSpeed's bf16 weights
+    assert deepspeed_config(cfg.deepspeed, precision="bf16")["bf16"]["enabled"] is torch.cuda.is_available()
+    assert cpu_autocast("fp32") is False and cpu_autocast("auto") is (cpu_has_bf16() and not torch.cuda.is_available())
     # inference (the RL reference, funcall.evaluate): no optimizer offload; ZeRO-1/2 run as stage 0
     offload = compose_with(["deepspeed=zero3_offload"]).deepspeed
     assert "offload_optimizer" not in deepspeed_config(offload, inference=True)["zero_optimization"]

@@ -68,8 +68,9 @@ def sft_step(run_dir, args: list[str], ranks: int = 1) -> torch.Tensor:
 
     from funcall.models.tiny import ensure_tiny_model
 
+    # fp32: the comparison is to 1e-5, below bf16 autocast's rounding (precision=auto picks it on AMX CPUs)
     common = ["+experiment=sft", "trainer.max_steps=1", "trainer.eval_size=0", "trainer.eval_every=0", *SGD,
-              "logger=none", *args]
+              "trainer.precision=fp32", "logger=none", *args]
     if ranks == 1:
         run_train(common, run_dir)
     else:
