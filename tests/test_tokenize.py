@@ -1,6 +1,7 @@
 """Tokenisation: span labels, left-padded SFT batches, and a loss equal to a plain unpadded CE."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -61,19 +62,18 @@ def test_sft_module_loss_equals_plain_ce_on_unpadded_sequences(tiny_model_dir):
     assert abs(loss.item() - total / count) < 1e-4
 
 
-def test_packed_rows_give_every_example_the_loss_it_has_alone(tiny_model_dir):
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_packed_rows_give_every_example_the_loss_it_has_alone(tiny_model_dir, attn):
     # several examples per row, positions restarting: each must see only itself, so its per-token
     # NLL (and so CE/SRML) equals the one it gets in its own unpadded row
-    import pytest
-
     from funcall.data.packing import first_fit, pack_sft
     from funcall.losses.srml import SRMLLoss
     from funcall.models.load import load_tokenizer
 
     tok = load_tokenizer(str(tiny_model_dir))
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=attn)
     encs = [encode_sft(tok, e, STYLE, 1000) for e in SyntheticTask(seed=0).train()[:7]]
-    packed = pack_sft(encs, tok.pad_token_id, max_length=600)
+    packed = pack_sft(encs, tok.pad_token_id, row_length=600)
     assert packed["input_ids"].shape[0] < len(encs) and packed["input_ids"].shape[1] <= 600  # several per row
     captured = {}
 
@@ -103,3 +103,19 @@ def test_packed_rows_give_every_example_the_loss_it_has_alone(tiny_model_dir):
             a, _ = SFTModule(model, loss_fn)(**packed)
             b, _ = SFTModule(model, loss_fn)(**collate_sft(encs, tok.pad_token_id))
         assert a.item() == pytest.approx(b.item(), rel=1e-5)
+
+
+def test_packed_rows_are_as_wide_as_the_longest_example_unless_pack_length_says(tiny_model_dir):
+    from funcall.trainers.sft import SFTTrainer
+    from funcall.utils.errors import ConfigError
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    pool = sorted((encode_sft(tok, e, STYLE, 512) for e in SyntheticTask(seed=0).train()[:64]), key=lambda e: len(e.input_ids))
+    encs = pool[:15] + pool[-1:]  # short examples beside one long one: two short ones fit in its width
+    longest = len(pool[-1].input_ids)
+    rows = SFTTrainer(packing=True).collate(encs, tok.pad_token_id)["input_ids"]
+    assert rows.shape[1] == longest and rows.shape[0] < len(encs)
+    wide = SFTTrainer(packing=True, pack_length=512).collate(encs, tok.pad_token_id)["input_ids"]
+    assert longest < wide.shape[1] <= 512 and wide.shape[0] < rows.shape[0]
+    with pytest.raises(ConfigError, match="trainer.pack_length=600"):
+        SFTTrainer(packing=True, pack_length=600, max_length=512)

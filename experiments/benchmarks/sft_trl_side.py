@@ -27,7 +27,7 @@ def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(spec["model"])
-    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32, attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32, attn_implementation=spec["attn"])
     dataset = Dataset.from_dict({"prompt": spec["prompts"], "completion": spec["completions"]})
     counts = {}
 

@@ -6,8 +6,11 @@ The same work on both sides: the embedded tiny Qwen2 (the cached model folder bo
 first examples of funcall's synthetic task in the warm start's format (think_answer, compact tool
 listing; TRL gets funcall's own chat-templated prompt and target texts), 16 sequences per
 optimizer step, no truncation (max length 512), AdamW lr 3e-3 constant, clipping 1.0, loss on the
-target tokens only. Four settings per side: packing off/on x fp32/bf16 (ours: ``trainer.packing``,
-``trainer.precision``, bf16 = autocast on this CPU; TRL: ``packing`` + ``padding_free``, ``bf16``).
+target tokens only. Eight settings per side: attention sdpa/eager x packing off/on x fp32/bf16
+(ours: ``model.attn_implementation``, ``trainer.packing`` with its default row width, the
+micro-batch's longest example, ``trainer.precision``, bf16 = autocast on this CPU; TRL:
+``attn_implementation``, ``packing`` + ``padding_free``, ``bf16``; not packing with eager attention:
+TRL's padding-free batch is one row of all 16 sequences, whose eager score matrices would not fit).
 One process per setting, ``OMP_NUM_THREADS=1`` each, all alive at once; the driver lets them take
 steps in turn (rotating order), so machine load hits every setting alike. Each step is timed by
 its own process (data collation included, model loading and ``--warmup`` steps excluded).
@@ -34,7 +37,7 @@ OURS = ["+experiment=sft", f"trainer.micro_batch_size={BATCH}", "trainer.grad_ac
         "trainer.eval_size=0", "trainer.eval_every=0", "trainer.export=false", f"optim.optimizer.lr={LR}",
         "optim.scheduler.decay=constant", "optim.scheduler.warmup_ratio=0.0", "optim.max_grad_norm=1.0",
         "deepspeed=zero0", "logger=none", "seed=0"]
-SETTINGS = [(p, b) for p in (False, True) for b in (False, True)]
+SETTINGS = [(a, p, b) for a in ("sdpa", "eager") for p in (False, True) for b in (False, True)]
 
 
 def ours_worker(extra: list[str]) -> None:
@@ -103,17 +106,20 @@ def main() -> None:
     workers = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for packing, bf16 in SETTINGS:
-            tag = f"{'pack' if packing else 'pad'}-{'bf16' if bf16 else 'fp32'}"
+        for attn, packing, bf16 in SETTINGS:
+            tag = f"{attn}-{'pack' if packing else 'pad'}-{'bf16' if bf16 else 'fp32'}"
             spec = {"model": model_dir, "prompts": prompts, "completions": completions, "steps": total + 1,
-                    "batch_size": BATCH, "max_length": MAX_LENGTH, "lr": LR, "packing": packing, "bf16": bf16,
+                    "batch_size": BATCH, "max_length": MAX_LENGTH, "lr": LR, "packing": packing, "bf16": bf16, "attn": attn,
                     "output_dir": str(tmp / f"trl-{tag}")}
             (tmp / f"{tag}.json").write_text(json.dumps(spec))
-            ours = [sys.executable, __file__, "--worker", *OURS, f"trainer.packing={str(packing).lower()}",
+            ours = [sys.executable, __file__, "--worker", *OURS, f"model.attn_implementation={attn}",
+                    f"trainer.packing={str(packing).lower()}",
                     f"trainer.precision={'bf16' if bf16 else 'fp32'}", f"trainer.max_steps={total + 1}",
                     f"hydra.run.dir={tmp / f'ours-{tag}'}"]
-            for name, command in ((f"funcall {tag}", ours),
-                                  (f"TRL {tag}", [trl_python, Path(__file__).with_name("sft_trl_side.py"), tmp / f"{tag}.json"])):
+            sides = [(f"funcall {tag}", ours)]
+            if not (packing and attn == "eager"):  # TRL's padding-free row is the whole batch: eager would hold 8192^2 scores a head
+                sides.append((f"TRL {tag}", [trl_python, Path(__file__).with_name("sft_trl_side.py"), tmp / f"{tag}.json"]))
+            for name, command in sides:
                 worker = Worker(name, command, tmp / f"{name.replace(' ', '_')}.log")
                 if name.startswith("funcall"):
                     worker.expect("@@step")  # its first step ran before the barrier: not counted
@@ -130,13 +136,13 @@ def main() -> None:
              f"date: {time.strftime('%Y-%m-%d %H:%M:%S')}  cores: {os.cpu_count()}  OMP_NUM_THREADS=1 per process; "
              f"load average before/after {load_before:.2f} / {load_after:.2f}",
              f"work per step: {BATCH} sequences of the synthetic task (tiny Qwen2), loss on target tokens, one optimizer step",
-             "", f"{'setting':22s} {'median s/step':>13s} {'target tok/step':>15s} {'target tok/s':>12s}"]
+             "", f"{'setting':28s} {'median s/step':>13s} {'target tok/step':>15s} {'target tok/s':>12s}"]
     rates = {}
     for worker in workers:
         steps = worker.steps[args.warmup:]
         rate = sum(s["target_tokens"] for s in steps) / sum(s["seconds"] for s in steps)
         rates[worker.name] = rate
-        lines.append(f"{worker.name:22s} {statistics.median(s['seconds'] for s in steps):13.3f} "
+        lines.append(f"{worker.name:28s} {statistics.median(s['seconds'] for s in steps):13.3f} "
                      f"{statistics.mean(s['target_tokens'] for s in steps):15.0f} {rate:12.0f}")
     best_ours = max((r, n) for n, r in rates.items() if n.startswith("funcall"))
     best_trl = max((r, n) for n, r in rates.items() if n.startswith("TRL"))

@@ -2,8 +2,11 @@
 
 `collate_sft` pads every sequence of a micro-batch to its longest; with prompts of 100 to 300
 tokens a third of a step's compute can go to padding. `pack_sft` instead lays the examples end to
-end in rows of at most ``max_length`` tokens (first-fit decreasing), with position ids that restart
-at 0 for each example and no attention mask. Transformers reads that layout as packed sequences
+end in rows of at most ``row_length`` tokens (first-fit decreasing), with position ids that
+restart at 0 for each example and no attention mask. The row length is not simply the sequence
+budget: without a variable-length attention kernel (CPU, or sdpa) a row's attention costs its
+width squared, mask or not, so the trainer's default row is the micro-batch's longest example
+(no row wider than the padded batch, fewer rows; `funcall.trainers.sft.SFTTrainer.collate`). Transformers reads that layout as packed sequences
 (``masking_utils.find_packed_sequence_indices``: a position id that does not follow its neighbour
 starts a new sequence) and builds the block-diagonal causal mask itself, so no token sees another
 example; flash-attention kernels use it as variable-length attention. Labels are shifted inside
@@ -40,10 +43,10 @@ def first_fit(lengths: list[int], capacity: int) -> list[list[int]]:
     return bins
 
 
-def pack_sft(batch: list[Encoded], pad_id: int, max_length: int) -> dict[str, torch.Tensor]:
+def pack_sft(batch: list[Encoded], pad_id: int, row_length: int) -> dict[str, torch.Tensor]:
     """Rows of whole examples (module docstring): ``input_ids``, ``position_ids``, ``labels``,
     ``spans`` ``[R, W]`` and ``target_index`` ``[2, n_targets]``."""
-    rows = first_fit([len(e.input_ids) for e in batch], max_length)
+    rows = first_fit([len(e.input_ids) for e in batch], row_length)
     width = max(sum(len(batch[i].input_ids) for i in row) for row in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     pos = torch.zeros((len(rows), width), dtype=torch.long)

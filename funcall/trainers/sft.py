@@ -37,7 +37,7 @@ from funcall.losses.base import SpanCounts
 from funcall.trainers.build import Shape, build
 from funcall.trainers.ds_config import cpu_autocast
 from funcall.trainers.session import LoopSettings, RunContext, Session, log_step, optimizer_step
-from funcall.utils.errors import TrainingDiverged
+from funcall.utils.errors import ConfigError, TrainingDiverged
 from funcall.utils.instantiate import instantiate
 
 
@@ -88,10 +88,21 @@ class SFTTrainer(LoopSettings):
     micro_batch_size: int = 8
     grad_accum: int = 1
     packing: bool = False
+    pack_length: int | None = None
+
+    def __post_init__(self):
+        if self.pack_length is not None and not 0 < self.pack_length <= self.max_length:
+            raise ConfigError(f"trainer.pack_length={self.pack_length}: must be between 1 and trainer.max_length "
+                              f"({self.max_length}), or null (the micro-batch's longest example)")
 
     def collate(self, examples: list, pad_id: int) -> dict[str, torch.Tensor]:
-        """One micro-batch: packed rows (``trainer.packing``) or left-padded sequences."""
-        return pack_sft(examples, pad_id, self.max_length) if self.packing else collate_sft(examples, pad_id)
+        """One micro-batch: packed rows (``trainer.packing``) or left-padded sequences. Packed rows
+        are ``trainer.pack_length`` tokens wide, by default the micro-batch's longest example: no
+        row is wider than its padded batch would be, which is what pays without a variable-length
+        attention kernel (attention over a row costs its width squared, block mask or not)."""
+        if not self.packing:
+            return collate_sft(examples, pad_id)
+        return pack_sft(examples, pad_id, self.pack_length or max(len(e.input_ids) for e in examples))
 
     def fit(self, cfg, run: RunContext) -> dict:
         loss_fn = instantiate(cfg.loss, _key="loss")

@@ -38,7 +38,7 @@ from funcall.utils.errors import ConfigError
 from funcall.utils.instantiate import instantiate
 
 RECIPE_VERSION = 2
-WEIGHT_KEYS = ("max_steps", "micro_batch_size", "grad_accum", "max_length", "precision", "packing")  # of the SFT trainer node
+WEIGHT_KEYS = ("max_steps", "micro_batch_size", "grad_accum", "max_length", "precision", "packing", "pack_length")  # of the SFT trainer node
 
 
 def sft_config(cfg: DictConfig, world_size: int = 1) -> DictConfig:
@@ -68,7 +68,7 @@ def warm_start_key(cfg: DictConfig) -> str:
     sft = sft_config(cfg)
     data = OmegaConf.to_container(sft.data, resolve=True)
     data.get("source", {}).pop("eval_size", None)
-    parts = {"tiny": OmegaConf.to_container(cfg.model.tiny, resolve=True), "data": data,
+    parts = {"tiny": OmegaConf.to_container(cfg.model.tiny, resolve=True), "attn": cfg.model.attn_implementation, "data": data,
              "loss": OmegaConf.to_container(sft.loss), "optim": OmegaConf.to_container(sft.optim),
              "trainer": {k: sft.trainer.get(k) for k in WEIGHT_KEYS}, "seed": int(sft.seed), "v": RECIPE_VERSION,
              "bf16": [use_bf16(sft.trainer.precision), cpu_autocast(sft.trainer.precision)]}  # what "auto" became here
