@@ -35,6 +35,9 @@ def test_sft_ce_run_dir_holds_metrics_summary_wandb_and_an_hf_export(tmp_path):
     assert_loss_falls(rows)
     s = summary(run)
     assert s["steps"] == 20 and s["world_size"] == 1 and s["zero_stage"] == 0 and "eval/ast_accuracy" in s
+    # training time = wall time less every evaluation, the final one included in both
+    step_s = sum(r["time/step_s"] for r in rows if "loss" in r)
+    assert step_s <= s["train_s"] < s["wall_s"], (step_s, s["train_s"], s["wall_s"])
     assert list((run / "wandb").glob("offline-run-*/run-*.wandb")), "no offline W&B run"
     assert (run / ".hydra" / "config.yaml").exists()
     from transformers import AutoModelForCausalLM

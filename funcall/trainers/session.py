@@ -113,8 +113,8 @@ class Session:
     def finish(self, step: int, notes: dict[str, Any] | None = None) -> dict:
         """Final evaluation, last checkpoint, HF export, ``summary.json`` (with ``notes``)."""
         run, parts, s = self.run, self.parts, self.settings
-        wall_s = time.time() - self.t_start
         final_eval = self.evaluate(step)
+        wall_s = time.time() - self.t_start  # with the final evaluation, which eval_seconds counts too
         if s.save_every:
             self.save(step)
         export_dir = run.run_dir / "hf_model"
