@@ -39,6 +39,7 @@ from funcall.trainers.ds_config import cpu_autocast
 from funcall.trainers.session import LoopSettings, RunContext, Session, log_step, optimizer_step
 from funcall.utils.errors import ConfigError, TrainingDiverged
 from funcall.utils.instantiate import instantiate
+from funcall.utils.memory import release_freed_memory
 
 
 def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -146,6 +147,8 @@ class SFTTrainer(LoopSettings):
                 grad_norm = grad_norm if norm is None else norm
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
+            if autocast:
+                release_freed_memory()  # bf16 autocast on a CPU: see funcall/utils/memory.py
             step += 1
             row = {**sum_over_ranks(sums), "grad_norm": grad_norm, "lr": session.lr(), "time/step_s": time.time() - t0,
                    "tokens/step": sum(len(e.input_ids) for e in step_examples), "tokens/target": counts.target,
