@@ -39,7 +39,7 @@ from funcall.trainers.ds_config import cpu_autocast
 from funcall.trainers.session import LoopSettings, RunContext, Session, log_step, optimizer_step
 from funcall.utils.errors import ConfigError, TrainingDiverged
 from funcall.utils.instantiate import instantiate
-from funcall.utils.memory import release_freed_memory
+from funcall.utils.memory import HeapGuard
 
 
 def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -118,6 +118,7 @@ class SFTTrainer(LoopSettings):
         if self.eval_at_start and step == 0:
             session.evaluate(step)
         first_ids = None
+        heap = HeapGuard() if autocast else None
         while step < self.max_steps:
             t0 = time.time()
             sums, grad_norm = {}, None
@@ -147,8 +148,8 @@ class SFTTrainer(LoopSettings):
                 grad_norm = grad_norm if norm is None else norm
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
-            if autocast:
-                release_freed_memory()  # bf16 autocast on a CPU: see funcall/utils/memory.py
+            if heap is not None:
+                heap.check()  # bf16 autocast on a CPU swells glibc's heap: funcall/utils/memory.py
             step += 1
             row = {**sum_over_ranks(sums), "grad_norm": grad_norm, "lr": session.lr(), "time/step_s": time.time() - t0,
                    "tokens/step": sum(len(e.input_ids) for e in step_examples), "tokens/target": counts.target,
