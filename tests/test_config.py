@@ -61,7 +61,8 @@ def test_deepspeed_batch_keys_come_from_the_loop_not_the_yaml():
     assert ds["zero_optimization"]["stage"] == 3
     # on a CPU, bf16 is torch.autocast around fp32 weights, never DeepSpeed's bf16 weights
     assert deepspeed_config(cfg.deepspeed, precision="bf16")["bf16"]["enabled"] is torch.cuda.is_available()
-    assert cpu_autocast("fp32") is False and cpu_autocast("auto") is (cpu_has_bf16() and not torch.cuda.is_available())
+    assert cpu_autocast("fp32") is False and cpu_autocast("auto") is False  # auto is fp32 on a CPU (README)
+    assert cpu_autocast("bf16") is (cpu_has_bf16() and not torch.cuda.is_available())
     # inference (the RL reference, funcall.evaluate): no optimizer offload; ZeRO-1/2 run as stage 0
     offload = compose_with(["deepspeed=zero3_offload"]).deepspeed
     assert "offload_optimizer" not in deepspeed_config(offload, inference=True)["zero_optimization"]

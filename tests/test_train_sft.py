@@ -156,3 +156,11 @@ def test_heap_guard_trims_only_once_the_resident_size_has_doubled():
     for _ in range(7):  # the first call settles, the second reads the baseline (100)
         guard.check()
     assert trims == [0, 0] and guard.trims == 2 and guard.baseline == 100
+    # a trim that cannot get below the bound raises the baseline instead of trimming every step
+    stuck = iter([100, 250, 240, 260, 300, 510, 260])
+    guard = HeapGuard(factor=2.0, baseline_after=0, read=lambda: next(stuck), trim=lambda _: 0)
+    for _ in range(4):
+        guard.check()
+    assert guard.trims == 1 and guard.baseline == 240
+    guard.check()  # 510 > 2 x 240: trimmed to 260
+    assert guard.trims == 2 and guard.baseline == 240

@@ -39,15 +39,15 @@ def use_bf16(precision: str) -> bool:
 
 def cpu_autocast(precision: str) -> bool:
     """On a CPU, mixed precision is ``torch.autocast`` to bf16 (weights, gradients and optimizer
-    state stay fp32): with ``bf16``, or ``auto`` on a CPU with native bf16 (measured faster at equal
-    held-out accuracy on the tiny default's warm start: README, "SFT throughput")."""
+    state stay fp32), with ``bf16`` only: ``auto`` stays fp32 on a CPU because over a whole warm
+    start bf16 was not faster there (README, "SFT throughput"), fast as its first steps are."""
     if precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if torch.cuda.is_available() or precision == "fp32":
         return False
     if precision == "bf16" and not cpu_has_bf16():
         raise ConfigError("trainer.precision=bf16: this CPU has no native bf16 (AMX-BF16 or AVX512-BF16); use fp32")
-    return precision == "bf16" or cpu_has_bf16()
+    return precision == "bf16"
 
 
 def deepspeed_config(node: DictConfig | dict, *, micro_batch_size: int = 1, grad_accum: int = 1,
