@@ -6,10 +6,10 @@ end in rows of at most ``row_length`` tokens (first-fit decreasing), with positi
 restart at 0 for each example and no attention mask. The row length is not simply the sequence
 budget: without a variable-length attention kernel (CPU, or sdpa) a row's attention costs its
 width squared, mask or not, so the trainer's default row is the micro-batch's longest example
-(no row wider than the padded batch, fewer rows; `funcall.trainers.sft.SFTTrainer.collate`). Transformers reads that layout as packed sequences
-(``masking_utils.find_packed_sequence_indices``: a position id that does not follow its neighbour
-starts a new sequence) and builds the block-diagonal causal mask itself, so no token sees another
-example; flash-attention kernels use it as variable-length attention. Labels are shifted inside
+(no row wider than the padded batch, fewer rows; `funcall.trainers.sft.SFTTrainer.collate`).
+Transformers reads that layout as packed sequences (``masking_utils.find_packed_sequence_indices``:
+a position id that does not follow its neighbour starts a new sequence) and builds the
+block-diagonal causal mask itself, so no token sees another example; flash-attention kernels use it as variable-length attention. Labels are shifted inside
 each example only (an example's last token predicts nothing), so the loss and the span labels are
 exactly those of the unpacked batch, example by example (tested).
 

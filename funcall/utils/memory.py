@@ -9,7 +9,9 @@ by step 400, with the step rate falling by half, against a flat ~1.1 GB in fp32.
 costs more than bf16 saves (0.84 s a step against 0.59 untrimmed and 0.86 in fp32), because the
 next step faults the pages in again. So `HeapGuard` trims only when the resident size has doubled
 since its first reading (about once in seven steps here: 0.69 s a step, the size bounded by
-twice the steady state). On a C library without ``malloc_trim``, or without ``/proc``, it does nothing.
+twice the steady state). When a trim cannot get below the bound (the steady state itself has
+grown), the guard takes the trimmed size as its new baseline rather than trimming every step.
+On a C library without ``malloc_trim``, or without ``/proc``, it does nothing.
 """
 from __future__ import annotations
 
