@@ -28,9 +28,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from funcall.train import CONF_DIR, logged_config
+from funcall.train import logged_config
 from funcall.utils.errors import ConfigError, exit_on_user_error
 from funcall.utils.hydra_setup import (
+    CONF_DIR,
     quiet_libraries,
     register_resolvers,
     share_run_stamp,

@@ -31,8 +31,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from funcall.utils.errors import ConfigError, exit_on_user_error
+from funcall.utils.hydra_setup import CONF_DIR
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 STAGE_KINDS = ("llm", "ast")
 
 

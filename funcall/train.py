@@ -16,9 +16,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from funcall.utils.errors import exit_on_user_error
-from funcall.utils.hydra_setup import quiet_libraries, register_resolvers, share_run_stamp
+from funcall.utils.hydra_setup import CONF_DIR, quiet_libraries, register_resolvers, share_run_stamp
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 register_resolvers()
 
 

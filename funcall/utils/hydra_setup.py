@@ -6,13 +6,20 @@ group early, lets rank 0 pick the timestamp and broadcasts it in ``FUNCALL_RUN_S
 ``conf/train.yaml`` uses for ``hydra.run.dir``. `rank0_only` resolves to its argument on rank 0
 and to null elsewhere; the config uses it so that only rank 0 writes Hydra's ``.hydra/`` folder
 and log file.
+
+`CONF_DIR` is the config tree every app composes: ``funcall/conf``, shipped inside the package
+(wheels and non-editable installs carry it as package data; the repository's top-level ``conf``
+is a symlink to it). Users add their own groups with ``--config-dir`` or ``hydra.searchpath``.
 """
 from __future__ import annotations
 
 import os
 from datetime import datetime
+from pathlib import Path
 
 from omegaconf import OmegaConf
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 def register_resolvers() -> None:
