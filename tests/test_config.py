@@ -109,3 +109,21 @@ def test_rl_presets_oversample_no_call_but_a_data_choice_wins():
         assert cfg.data.source.mix.irrelevance == 0.3 and "eval_mix" not in cfg.data.source
         cfg = compose_with([f"+experiment={name}", "data=jsonl", "data.path=/some/file"])
         assert cfg.data.source._target_.endswith("jsonl_source") and "mix" not in cfg.data.source
+
+
+def test_users_own_config_dir_adds_groups_and_experiments(tmp_path):
+    """``--config-dir`` (what README tells users to do for their own presets) adds to the
+    package's tree: a user experiment composes on top of the shipped groups."""
+    import subprocess
+    import sys
+
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "my_grpo.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - grpo\n  - _self_\ntrainer:\n  max_steps: 7\ntags: [mine]\n")
+    proc = subprocess.run([sys.executable, "-m", "funcall.train", "--config-dir", str(tmp_path), "+experiment=my_grpo",
+                           "--cfg", "job"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cfg = OmegaConf.create(proc.stdout)
+    assert cfg.trainer.max_steps == 7 and list(cfg.tags) == ["mine"]
+    shipped = compose_with(["+experiment=grpo"])  # the preset it extends, from the package's tree
+    assert cfg.loss._target_ == shipped.loss._target_ and cfg.advantage._target_ == shipped.advantage._target_
