@@ -95,7 +95,8 @@ def run(cfg: DictConfig) -> dict:
     categories = list(cfg.input.categories) if cfg.input.get("categories") else None
     # Read and check everything before DIR is touched.
     samples, input_rejections, n_input = read_samples(str(cfg.input.path), str(cfg.input.format), categories,
-                                                      cfg.input.get("limit"))
+                                                      cfg.input.get("limit"), split=str(cfg.input.get("split") or "train"),
+                                                      name=cfg.input.get("name"), revision=cfg.input.get("revision"))
     backend = instantiate(cfg.judge, _key="judge") if needs_judge else None
 
     out_dir = Path(str(cfg.output_dir))

@@ -1,5 +1,7 @@
 """Examples from files: JSONL in our schema (``data=jsonl``) and the xLAM-60k format (``data=xlam``).
 
+``data.path`` may also be a local dataset folder or a Hugging Face Hub dataset id (with
+``data.split``, ``data.name``, ``data.revision``); `funcall.data.hub.read_rows` decides which.
 Files are read and validated whole before training starts, so a bad line stops the run at once
 with ``<file>:<line>: <what is wrong>`` (a `DataError`), before anything is written to the run
 directory. Held-out examples are a seeded slice of the file (``eval_size``) or a separate file.
@@ -10,6 +12,7 @@ import json
 import random
 from pathlib import Path
 
+from funcall.data.hub import read_rows
 from funcall.data.schema import Example
 from funcall.data.xlam import example_from_xlam
 from funcall.utils.errors import DataError
@@ -61,15 +64,24 @@ class FileSource:
         return self._held_out
 
 
-def _load(path: str, parse) -> list[Example]:
-    return [parse(row, where) for where, row in read_json_rows(path)]
+def _load(path: str, parse, split: str, name: str | None, revision: str | None, option: str) -> list[Example]:
+    rows = read_rows(path, read_json_rows, split=split, name=name, revision=revision, option=option)
+    return [parse(row, where) for where, row in rows]
 
 
-def jsonl_source(path: str, eval_path: str | None = None, eval_size: int = 200, seed: int = 0) -> FileSource:
+def _source(parse, path: str, eval_path: str | None, eval_size: int, seed: int, split: str, name: str | None,
+            revision: str | None) -> FileSource:
+    train = _load(path, parse, split, name, revision, "data.path")
+    held = _load(eval_path, parse, split, name, revision, "data.eval_path") if eval_path else None
+    return FileSource(train, eval_size, held, seed)
+
+
+def jsonl_source(path: str, eval_path: str | None = None, eval_size: int = 200, seed: int = 0, split: str = "train",
+                 name: str | None = None, revision: str | None = None) -> FileSource:
     parse = lambda row, where: Example.from_row(row, where)  # noqa: E731
-    return FileSource(_load(path, parse), eval_size, _load(eval_path, parse) if eval_path else None, seed)
+    return _source(parse, path, eval_path, eval_size, seed, split, name, revision)
 
 
-def xlam_source(path: str, eval_path: str | None = None, eval_size: int = 200, seed: int = 0) -> FileSource:
-    return FileSource(_load(path, example_from_xlam), eval_size,
-                      _load(eval_path, example_from_xlam) if eval_path else None, seed)
+def xlam_source(path: str, eval_path: str | None = None, eval_size: int = 200, seed: int = 0, split: str = "train",
+                name: str | None = None, revision: str | None = None) -> FileSource:
+    return _source(example_from_xlam, path, eval_path, eval_size, seed, split, name, revision)

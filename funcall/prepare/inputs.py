@@ -9,11 +9,12 @@ at stage `input` (`duplicate_id`: ids name samples in every output), and a row w
 answer cannot be read is kept as a sample whose `answer_error` says why (the judge may rewrite
 it; the AST stage rejects it as `unparseable_answer` otherwise). Every row read is accounted for.
 If no row at all fits the format, the run stops (`input.format` is probably wrong).
+``input.path`` may also be a local dataset folder or a Hub dataset id (``input.split``,
+``input.name``, ``input.revision``), read by `funcall.data.hub.read_rows` as training data is.
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from funcall.data.schema import Example
 from funcall.data.xlam import example_from_xlam, xlam_calls
@@ -25,17 +26,20 @@ BFCL_DEFAULT = ("simple_python", "multiple", "parallel", "parallel_multiple", "l
                 "live_parallel", "live_parallel_multiple")
 
 
-def read_samples(path: str, fmt: str, categories: list[str] | None = None,
-                 limit: int | None = None) -> tuple[list[Sample], list[Rejection], int]:
+def read_samples(path: str, fmt: str, categories: list[str] | None = None, limit: int | None = None,
+                 split: str = "train", name: str | None = None,
+                 revision: str | None = None) -> tuple[list[Sample], list[Rejection], int]:
     """(samples, rejections, number of input rows); every row is in exactly one of the lists."""
     if fmt not in FORMATS:
         raise ConfigError(f"input.format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    hub = {"split": split, "name": name, "revision": revision, "option": "input.path"}
     if fmt == "bfcl":
-        items = _bfcl_items(path, categories or list(BFCL_DEFAULT), limit)
+        items = _bfcl_items(path, categories or list(BFCL_DEFAULT), limit, hub)
     else:
         from funcall.data.files import read_json_rows
+        from funcall.data.hub import read_rows
 
-        rows = read_json_rows(path)
+        rows = read_rows(path, read_json_rows, **hub)
         rows = rows[:limit] if limit is not None else rows
         convert = _from_xlam if fmt == "xlam" else _from_jsonl
         items = []
@@ -93,11 +97,9 @@ def _from_jsonl(row: object, where: str) -> Sample:
     return sample
 
 
-def _bfcl_items(path: str, categories: list[str], limit: int | None) -> list[Sample]:
-    from funcall.data.bfcl_source import load_bfcl_examples
+def _bfcl_items(path: str, categories: list[str], limit: int | None, hub: dict) -> list[Sample]:
+    from funcall.data.bfcl_source import bfcl_examples
 
-    if not Path(path).is_dir():
-        raise DataError(f"{path}: not a directory (input.format=bfcl reads a folder of BFCL_v4_*.json files)")
-    examples = load_bfcl_examples(path, list(categories))
-    examples = examples[:limit] if limit is not None else examples
-    return [Sample(0, f"{path}/BFCL_v4_{e.category}.json#{e.id}", e) for e in examples]
+    pairs = bfcl_examples(path, list(categories), **hub)
+    pairs = pairs[:limit] if limit is not None else pairs
+    return [Sample(0, where, e) for where, e in pairs]
