@@ -1,7 +1,8 @@
 """vLLM's greedy completions against HF ``generate`` with the same weights, before and after updates.
 
-Run as ``python tests/vllm_sync_check.py MODEL_DIR OUT.json [zero0|zero3] [LR]`` (a fresh process: vLLM sets
-process-wide state). The policy is the Hugging Face model of MODEL_DIR inside a DeepSpeed engine
+Run as ``python tests/vllm_sync_check.py MODEL_DIR OUT.json [zero0|zero3] [LR] [lora]`` (a fresh process: vLLM
+sets process-wide state). With ``lora`` the policy is wrapped in LoRA adapters (r=8, only they train), so
+the weights vLLM receives are the merged ones under the base model's names. The policy is the Hugging Face model of MODEL_DIR inside a DeepSpeed engine
 (ZeRO-3 with ``zero3``: the weights vLLM receives are gathered from shards); the rollout engine is
 built from ``conf/rollout/vllm.yaml`` as training builds it. For 8 held-out prompts, OUT.json gets
 both engines' greedy completions at step 0 and after 2 optimizer steps that changed the weights.
@@ -32,7 +33,7 @@ def decided(model, prompt: list[int], completion: list[int]) -> bool:
     return bool(((top[:, 0] - top[:, 1]) > MARGIN).all())
 
 
-def main(model_dir: str, out: str, zero: str, lr: float) -> None:
+def main(model_dir: str, out: str, zero: str, lr: float, lora: bool = False) -> None:
     sys.path.insert(0, str(REPO))
     import deepspeed
     import torch
@@ -61,8 +62,12 @@ def main(model_dir: str, out: str, zero: str, lr: float) -> None:
 
         keep = HfDeepSpeedConfig(ds)  # noqa: F841 - load straight into shards
     model = AutoModelForCausalLM.from_pretrained(model_dir)
+    if lora:
+        from funcall.models.lora import LoraSpec, apply_lora
+
+        model = apply_lora(model, LoraSpec(r=8))
     tok = load_tokenizer(model_dir)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds)
     vllm = instantiate(cfg.rollout.engine, module=model, tokenizer=tok, ds_engine=engine)
     hf = HFEngine(model, tok, ds_engine=engine)
@@ -93,4 +98,5 @@ def main(model_dir: str, out: str, zero: str, lr: float) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "zero0", float(sys.argv[4]) if len(sys.argv) > 4 else 0.1)
+    main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "zero0", float(sys.argv[4]) if len(sys.argv) > 4 else 0.1,
+         len(sys.argv) > 5 and sys.argv[5] == "lora")

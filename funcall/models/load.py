@@ -4,7 +4,8 @@
 (`funcall.models.tiny`), built and cached on first use. Under ZeRO-3 the weights are loaded
 straight into shards (``HfDeepSpeedConfig`` switches ``from_pretrained`` to ``zero.Init``), so a
 7B model never has to fit whole on one device. The tokenizer is returned with left padding (what
-batched generation needs) and a pad token (its EOS when it has none).
+batched generation needs) and a pad token (its EOS when it has none). With ``model.lora.r`` set the
+model comes back wrapped in LoRA adapters (`funcall.models.lora`), only they trainable.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import torch
 
+from funcall.models.lora import apply_lora, lora_spec
 from funcall.models.tiny import TinySpec, ensure_tiny_model
 from funcall.utils.errors import ConfigError
 
@@ -31,6 +33,7 @@ class ModelSource:
     attn_implementation: str | None = "sdpa"
     gradient_checkpointing: bool = False
     trust_remote_code: bool = False
+    lora: Any = None  # funcall.models.lora.LoraSpec's keys; None or r=None: full fine-tuning
 
     def resolved_path(self) -> str:
         if self.path:
@@ -71,4 +74,4 @@ def load_pretrained(source: ModelSource, ds_config: dict[str, Any] | None = None
     if source.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
-    return model, tokenizer, path
+    return apply_lora(model, lora_spec(source.lora), source.gradient_checkpointing), tokenizer, path

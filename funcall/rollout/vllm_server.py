@@ -29,7 +29,7 @@ import torch
 
 from funcall.dist import barrier, rank
 from funcall.rollout.hf import Rollouts
-from funcall.rollout.weights import gathered_weights
+from funcall.rollout.weights import gathered_weights, weight_shapes
 from funcall.utils.errors import UserError
 
 SYNC_MODES = ("disk", "nccl")
@@ -160,8 +160,7 @@ def zero_gathered_source(module: torch.nn.Module, zero3: bool, chunk_mb: float):
 
     class Source(WeightSource):
         def metadata(self) -> list:
-            return [ParamMeta(name, p.dtype, tuple(getattr(p, "ds_shape", p.shape)))
-                    for name, p in module.named_parameters(remove_duplicate=False)]
+            return [ParamMeta(name, dtype, shape) for name, dtype, shape in weight_shapes(module)]
 
         def __iter__(self):
             return gathered_weights(module, zero3, chunk_mb)

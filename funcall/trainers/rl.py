@@ -16,7 +16,8 @@ of typed phases (`funcall.trainers.trajectory`):
    micro-batches and ranks.
 
 How it differs from the obvious loop: the reference model is sharded with the policy's ZeRO
-stage (ZeRO-3 when the policy is) and not built at all when the loss has no KL term; the
+stage (ZeRO-3 when the policy is) and not built at all when the loss has no KL term (nor with
+``model.lora``: the reference is then the policy with its adapters disabled); the
 rollout is laid out so one slice gives every completion's logits (`funcall.trainers.rl_batch`);
 every rank makes the same collective calls whatever its completions do (generation runs with
 ZeRO-3's hooks off, see `funcall.rollout.hf`); the DeepSpeed batch keys are derived from the
@@ -32,6 +33,7 @@ from omegaconf import DictConfig
 
 from funcall.data.tokenize import encode_prompt
 from funcall.dist import all_gather_objects, all_reduce_sum
+from funcall.models.lora import is_lora, without_adapters
 from funcall.trainers.build import Parts, Shape, build, load_model
 from funcall.trainers.ds_config import cpu_autocast, deepspeed_config
 from funcall.trainers.dynamic_sampling import informative_groups, select_groups
@@ -94,7 +96,7 @@ class RLTrainer(LoopSettings):
         shape = Shape(micro, accum, total_steps=self.max_steps * self.ppo_epochs * self.mini_batches)
         parts = build(cfg, run, self, module=lambda model: PolicyModule(model, temperature), shape=shape,
                       model_path=model_path)
-        reference = self.reference(cfg, loss_fn, model_path)
+        reference = self.reference(cfg, loss_fn, model_path, parts)
         session = Session(run, self, parts)
         step = parts.start_step
         if self.eval_at_start and step == 0:
@@ -109,15 +111,19 @@ class RLTrainer(LoopSettings):
             session.after_step(step)
             if session.out_of_time():
                 break
-        notes = {"first_step_ids_per_rank": all_gather_objects(first_ids)}
+        notes = {"first_step_ids_per_rank": all_gather_objects(first_ids),
+                 "reference": None if reference is None else "base" if is_lora(parts.model) else "model"}
         if model_path:
             notes.update({"warm_start/path": model_path, "warm_start/eval_ast_accuracy": _warm_start_accuracy(model_path)})
         return session.finish(step, notes)
 
-    def reference(self, cfg: DictConfig, loss_fn, model_path: str | None):
-        """The frozen reference policy, sharded like the policy; None when the loss has no KL."""
+    def reference(self, cfg: DictConfig, loss_fn, model_path: str | None, parts: Parts):
+        """The frozen reference policy, sharded like the policy; None when the loss has no KL. A LoRA
+        policy's reference is itself with its adapters disabled: its base, no second model."""
         if not loss_fn.uses_reference:
             return None
+        if is_lora(parts.model):
+            return without_adapters(parts.engine, parts.model)
         import deepspeed
 
         ds = deepspeed_config(cfg.deepspeed, precision=self.precision, inference=True)

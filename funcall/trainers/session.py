@@ -17,7 +17,9 @@ import torch
 
 from funcall.dist import DistInfo, all_gather_objects, sum_over_ranks
 from funcall.logging.run_log import RunLog
+from funcall.models.lora import is_lora
 from funcall.trainers import checkpoint
+from funcall.utils.errors import ConfigError
 
 
 @dataclass
@@ -36,6 +38,7 @@ class LoopSettings:
     eval_max_new_tokens: int = 128
     eval_batch_size: int = 64
     export: bool = True
+    export_adapter: bool = False  # with model.lora: also write the adapter alone to run_dir/adapter
     precision: str = "auto"  # auto | bf16 | fp32: DeepSpeed's bf16.enabled (funcall.trainers.ds_config)
     max_wall_s: float | None = None
 
@@ -61,6 +64,8 @@ class Session:
     def __init__(self, run: RunContext, settings: LoopSettings, parts, model_prefix: str = "model."):
         self.run, self.settings, self.parts = run, settings, parts
         self.model_prefix = model_prefix  # the HF model's name inside the DeepSpeed module
+        if settings.export_adapter and not is_lora(parts.model):
+            raise ConfigError("trainer.export_adapter=true needs LoRA adapters: set model.lora.r")
         self.eval_seconds = 0.0
         self.t_start = time.time()
 
@@ -121,6 +126,8 @@ class Session:
         if s.export:
             checkpoint.export_hf(parts.engine, parts.model, parts.tokenizer, export_dir, run.dist.is_main,
                                  prefix=self.model_prefix)
+        if s.export_adapter:
+            checkpoint.export_adapter(parts.engine, parts.model, run.run_dir / "adapter", run.dist.is_main)
         summary = dict(run.log.last)
         summary.update(final_eval)
         summary.update(notes or {})

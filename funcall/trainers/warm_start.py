@@ -17,7 +17,8 @@ cached checkpoint does not depend on the number of ranks.
 
 ``trainer.warm_start.data`` lets the SFT data differ from the RL prompts: the tiny RL presets
 give the warm start a call-heavy mix (few no-call examples), as SFT data usually is (xLAM-60k
-has none), while RL's prompts and the held-out set keep their own mixes.
+has none), while RL's prompts and the held-out set keep their own mixes. ``model.lora`` does not
+reach the warm start: it fine-tunes every weight, and a LoRA RL run adapts that checkpoint.
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ def sft_config(cfg: DictConfig, world_size: int = 1) -> DictConfig:
     sft = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
            for k, v in rl.items() if k != "hydra"}
     sft.update(loss=node["loss"], optim=node["optim"], trainer=node["trainer"])
+    if sft["model"].get("lora"):
+        sft["model"]["lora"]["r"] = None  # the warm start is full fine-tuning; RL's LoRA adapts its result
     sft["trainer"]["micro_batch_size"] = batch // world_size
     if node.get("data"):
         sft["data"]["source"].update(node["data"])
