@@ -17,9 +17,7 @@ per rank after real optimizer steps, so what ZeRO-3 shards, and what it keeps wh
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,22 +25,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from memory import MODEL, REPO  # noqa: E402 - the sibling benchmark's model and worker
+from memory import MODEL, run_stage  # noqa: E402 - the sibling benchmark's launcher, model and worker
 
 
 def run(name: str, extra: list[str], steps: int, tmp: Path) -> list[dict]:
-    out = tmp / name
-    out.mkdir()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(HERE / "memory.py"), "--worker", str(out), "+experiment=sft", "deepspeed=zero3",
-           f"trainer.max_steps={steps}", "trainer.micro_batch_size=4", "trainer.eval_size=0", "trainer.eval_every=0",
-           "trainer.export=false", "trainer.precision=fp32", "logger=none", *MODEL, *extra,
-           f"hydra.run.dir={out / 'run'}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "disabled"}
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=1800)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
-    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+    """The two ranks' byte counts of one 2-rank ZeRO-3 SFT run (`memory.run_stage`)."""
+    return run_stage(3, steps, tmp, extra, name=name)
 
 
 def main() -> None:

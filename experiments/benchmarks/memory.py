@@ -85,8 +85,9 @@ SMALL_BUCKETS = ["deepspeed.zero_optimization.reduce_bucket_size=5000000",
                  "deepspeed.zero_optimization.stage3_prefetch_bucket_size=5000000"]
 
 
-def run_stage(stage: int, steps: int, tmp: Path, extra: list[str] = ()) -> list[dict]:
-    out = tmp / f"zero{stage}{'-small' if extra else ''}"
+def run_stage(stage: int, steps: int, tmp: Path, extra: list[str] = (), name: str | None = None) -> list[dict]:
+    name = name or f"zero{stage}{'-small' if extra else ''}"
+    out = tmp / name
     out.mkdir()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", __file__, "--worker", str(out),
            "+experiment=sft", f"deepspeed=zero{stage}", f"trainer.max_steps={steps}", "trainer.micro_batch_size=4",
@@ -95,7 +96,7 @@ def run_stage(stage: int, steps: int, tmp: Path, extra: list[str] = ()) -> list[
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "disabled"}
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=1800)
     if proc.returncode != 0:
-        raise RuntimeError(f"zero{stage} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
 
 
