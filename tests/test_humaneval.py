@@ -81,7 +81,7 @@ def test_cheating_and_hostile_completions_fail_their_problem(problems):
         "fork bomb": "    import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
         "memory bomb": "    x = bytearray(16 << 30)\n",
         "socket": "    import socket\n    socket.create_connection(('127.0.0.1', 9), 1)\n",
-        "delete the repository": f"    import shutil\n    shutil.rmtree({str(REPO / 'conf')!r})\n" + body,
+        "delete the repository": f"    import shutil\n    shutil.rmtree({str(REPO / 'funcall' / 'conf')!r})\n" + body,
     }
     t = task(prompt_style="completion", sandbox={"workers": 2, "timeout_s": 4, "cpu_s": 2, "memory_mb": 512})
     rows = t.grade([first] * len(cases), [[text] for text in cases.values()])
@@ -92,7 +92,7 @@ def test_cheating_and_hostile_completions_fail_their_problem(problems):
     assert "MemoryError" in results["memory bomb"]
     # refused, or not even visible (a clone under /tmp is hidden by the sandbox's private /tmp)
     assert any(e in results["delete the repository"] for e in ("PermissionError", "FileNotFoundError"))
-    assert (REPO / "conf" / "evaluate.yaml").is_file()
+    assert (REPO / "funcall" / "conf" / "evaluate.yaml").is_file()
     # the same problem with its real solution still passes afterwards
     assert task(prompt_style="completion").grade([first], [[body]])[0]["correct"] == 1
 

@@ -153,9 +153,10 @@ def test_entropy_grpo_with_lora_has_zero_kl_at_step_zero_and_no_reference_model(
     run_train(["+experiment=entropy_grpo", "model.lora.r=8", *LEARNS, *stopping_policy, *TINY_RL], tmp_path)
     steps = [r for r in read_metrics(tmp_path) if "reward/mean" in r]
     assert [r["step"] for r in steps] == [1, 2, 3]
-    # B = 0 at the start: the policy is its base, the reference; after an update it is not
-    assert steps[0]["kl"] == 0.0 and steps[0]["grad_norm"] > 0
-    assert steps[1]["kl"] > 0.0 and steps[2]["kl"] > 0.0
+    # B = 0 at the start: the policy is its base, the reference (up to float sums: the policy and
+    # reference forwards are batched differently; measured -3.6e-10); after an update it is not
+    assert abs(steps[0]["kl"]) < 1e-7 and steps[0]["grad_norm"] > 0
+    assert steps[1]["kl"] > 1e-4 and steps[2]["kl"] > 1e-4
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["reference"] == "base"  # the policy with adapters disabled, no reference engine
     assert (tmp_path / "hf_model" / "model.safetensors").exists()
@@ -188,7 +189,7 @@ def test_zero3_lora_rl_on_two_ranks_exports_the_merged_model(tmp_path, stopping_
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["zero_stage"] == 3 and summary["reference"] == "base"
     steps = [r for r in read_metrics(tmp_path) if "reward/mean" in r]
-    assert steps[0]["kl"] == 0.0 and steps[0]["grad_norm"] > 0 and steps[1]["kl"] > 0.0
+    assert abs(steps[0]["kl"]) < 1e-7 and steps[0]["grad_norm"] > 0 and steps[1]["kl"] > 1e-4
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "hf_model")
     adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(stopping_policy_dir), tmp_path / "adapter")
     ids = torch.tensor([[1, 5, 9, 42, 7, 300, 12, 8]])

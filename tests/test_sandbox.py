@@ -171,7 +171,7 @@ def test_deleting_files_outside_the_sandbox_fails_and_the_canary_survives(sandbo
                 "for attempt in (lambda: shutil.rmtree(canary), lambda: os.remove(canary + '/inner/keep.txt'),\n"
                 "                lambda: open(canary + '/inner/keep.txt', 'w').write('gone'),\n"
                 "                lambda: os.rename(canary, canary + '-moved'), lambda: os.chmod(canary, 0o777),\n"
-                f"                lambda: shutil.rmtree({str(REPO / 'conf')!r}),\n"
+                f"                lambda: shutil.rmtree({str(REPO / 'funcall' / 'conf')!r}),\n"
                 "                lambda: open('/etc/funcall-sandbox-was-here', 'w')):\n"
                 "    try:\n        attempt()\n        results.append('DONE')\n"
                 "    except OSError as exc:\n        results.append(type(exc).__name__)\nprint(results)")
@@ -181,7 +181,7 @@ def test_deleting_files_outside_the_sandbox_fails_and_the_canary_survives(sandbo
         assert (canary / "inner" / "keep.txt").read_text() == "alive"
         assert (canary / "inner").stat().st_mode & 0o777 == 0o755
         assert not Path("/etc/funcall-sandbox-was-here").exists()
-        assert (REPO / "conf" / "evaluate.yaml").is_file()
+        assert (REPO / "funcall" / "conf" / "evaluate.yaml").is_file()
     finally:
         import shutil
 
