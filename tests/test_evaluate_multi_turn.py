@@ -13,7 +13,7 @@ from funcall.bfcl.multi_turn import check_multi_turn
 from funcall.bfcl.scores import MULTI_TURN
 from funcall.envs.bfcl_data import installed_bfcl_data, load_multi_turn
 from funcall.envs.bfcl_env import BFCLEnvironment
-from funcall.eval.multi_turn_loop import call_strings
+from funcall.envs.conversation import call_strings
 
 # the tiny model has a 1k-token context: BFCL's JSON tool listing alone is 7-15k tokens; signatures fit
 TINY = ["eval.limit=2", "eval.prompt.tool_style=compact", "eval.bfcl_multi_turn.max_new_tokens=48",

@@ -63,7 +63,8 @@ def concat_groups(rounds: list[tuple[Trajectory, Rewards, list]], chosen: list[t
         texts=[rounds[r][0].texts[i] for r, i in rows],
         completion_mask=stack(lambda t: t.completion_mask), think_mask=stack(lambda t: t.think_mask),
         old_logps=stack(lambda t: t.old_logps), entropies=stack(lambda t: t.entropies), group=group,
-        rollout_logps=stack(lambda t: t.rollout_logps))
+        rollout_logps=stack(lambda t: t.rollout_logps),
+        episodes=None if rounds[0][0].episodes is None else [rounds[r][0].episodes[i] for r, i in rows])
     names = rounds[0][1].components.keys()
     rewards = Rewards(total=torch.stack([rounds[r][1].total[i] for r, i in rows]),
                       raw=[rounds[r][1].raw[i] for r, i in rows],

@@ -96,7 +96,8 @@ def update(engine, trajectory: Trajectory, advantages: torch.Tensor, loss_fn: Po
             for rows, sub in micros:
                 c = sub.completion_width
                 logps, ent = engine(sub, with_entropy=loss_fn.uses_entropy)
-                share, metrics = loss_fn(logps, old[rows, :c], _rows(advantages, rows, c), sub.completion_mask,
+                # the trajectory's mask, not the batch's: a multi-turn row's tool and user ids are context
+                share, metrics = loss_fn(logps, old[rows, :c], _rows(advantages, rows, c), cmask[rows, :c],
                                          None if ref is None else ref[rows, :c], ent, size=size,
                                          rollout_logps=None if gen is None else gen[rows, :c])
                 if all_reduce_sum([0.0 if torch.isfinite(share) else 1.0])[0] > 0:

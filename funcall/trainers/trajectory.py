@@ -9,7 +9,9 @@ An RL step is four functions in a line (`funcall.trainers.rl`):
 
 Shapes, on one rank: N = prompts x G rows (the G samples of a prompt are consecutive rows, so
 ``view(-1, G)`` groups them), C = the longest completion of the step. Tensors are on the CPU,
-float32, 0 beyond each completion's length.
+float32, 0 beyond each completion's length. A multi-turn row's "completion" is the whole episode
+after the prompt (`funcall.trainers.episodes`): the steps as sampled and the tool results and
+user turns between them, with ``completion_mask`` 1 on the sampled ids only.
 
 How it differs from the obvious version: the "old" log-probs and entropies come straight from
 generation when the engine reports them (no extra forward pass), and the token ids are kept
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from funcall.envs.episode import EpisodeResult
 from funcall.rollout.engine import RolloutEngine
 from funcall.trainers.rl_batch import span_masks
 
@@ -40,6 +43,7 @@ class Trajectory:
     group: int  # G, samples per prompt
     ref_logps: torch.Tensor | None = None  # [N, C] under the frozen reference (filled when the loss has a KL term)
     rollout_logps: torch.Tensor | None = None  # [N, C] as the engine reported them (None if it cannot); = old_logps unless recomputed
+    episodes: list[EpisodeResult] | None = None  # [N] multi-turn rollouts (funcall.trainers.episodes): each row's episode
 
     @property
     def rows(self) -> int:
@@ -98,12 +102,15 @@ def logprob_gap(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
 
 def score(trajectory: Trajectory, reward, examples: list, prompt_texts: list[str]) -> Rewards:
     """Apply a reward (TRL's signature) to every row; ``examples`` are the step's prompts' examples.
+    Multi-turn rows also pass the column ``episode`` (`funcall.envs.episode.EpisodeResult`).
 
     A mix of rewards reports its components through ``components()`` (`funcall.rewards.mix`)."""
     g = trajectory.group
     per = lambda values: [v for v in values for _ in range(g)]  # noqa: E731
     columns = dict(tools=per([e.tools for e in examples]), possible_answer=per([e.ground_truth() for e in examples]),
                    category=per([e.category for e in examples]))
+    if trajectory.episodes is not None:  # multi-turn: rewards see each row's episode (funcall.rewards.multi_turn)
+        columns["episode"] = trajectory.episodes
     raw = list(reward(per(prompt_texts), trajectory.texts, **columns))
     total = torch.tensor([0.0 if r is None else float(r) for r in raw])
     return Rewards(total=total, raw=raw, components=reward_components(reward))
