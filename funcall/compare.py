@@ -19,8 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 
 IGNORED = {"hydra.run.dir", "trainer.resume", "hydra.sweep.dir"}
-FINAL_KEYS = ["loss", "reward/mean", "kl", "entropy/think", "eval/ast_accuracy", "eval/humaneval_pass@1"]
+FINAL_KEYS = ["loss", "reward/mean", "kl", "entropy/think", "eval/ast_accuracy", "eval/episode_pass", "eval/humaneval_pass@1"]
 PLOTS = [("reward/mean", "training reward"), ("eval/ast_accuracy", "held-out AST accuracy"),
+         ("eval/episode_pass", "held-out episode pass rate"),
          ("entropy/think", "<think> entropy (nats)"), ("kl", "KL to reference"), ("loss", "loss"),
          ("eval/humaneval_pass@1", "HumanEval pass@1")]
 

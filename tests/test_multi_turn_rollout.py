@@ -6,8 +6,6 @@ is known exactly; the real Hugging Face engine on the tiny model runs the same l
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from transformers import AutoTokenizer

@@ -14,7 +14,10 @@ The rules (``eval_runner._evaluate_single_multi_turn_entry``, then ``multi_turn_
    step, with ``multi_turn:instance_state_mismatch`` unless every public attribute of every
    ground-truth instance equals the model's, and with ``multi_turn:execution_response_mismatch``
    unless the ground truth's results are an unordered sub-multiset of all the model's results so
-   far (earlier turns included). All turns passing is valid.
+   far (earlier turns included). All turns passing is valid; the first failed turn is the verdict.
+
+`turn_verdicts` gives rule 5 per turn instead, going on past a failed turn (the per-turn reward
+`funcall.rewards.multi_turn` reads it); both run the one turn loop, `_turns`.
 
 How it differs from the release: calls are executed by `funcall.envs` (parsed, never ``eval``ed;
 in a child process when the environments come from `funcall.envs.worker.EnvPool`), and nothing
@@ -23,7 +26,7 @@ fresh `funcall.envs.base.Environment` each time it is called.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from funcall.envs.base import Environment
@@ -64,8 +67,34 @@ def check_multi_turn(entry: dict, ground_truth: list[list[str]], model_output: A
         truth_env.close()
 
 
+def turn_verdicts(entry: dict, ground_truth: list[list[str]], model_output: Any,
+                  make_env: Callable[[], Environment]) -> list[bool | None]:
+    """Per turn, whether it passes the per-turn checks of rule 5 (None: empty ground truth, not
+    checked), going on past a failed turn, both instance sets carrying on as in rule 3. An output
+    that is not a list fails every checked turn; turns missing from a short output are empty
+    (so they fail when checked) and turns beyond the ground truth's are ignored."""
+    if not isinstance(model_output, list):
+        return [None if not calls else False for calls in ground_truth]
+    model_output = list(model_output[:len(ground_truth)]) + [[]] * (len(ground_truth) - len(model_output))
+    model_env, truth_env = make_env(), make_env()
+    try:
+        return [None if v is None else v["valid"] for v in _turns(entry, ground_truth, model_output, model_env, truth_env)]
+    finally:
+        model_env.close()
+        truth_env.close()
+
+
 def _check_turns(entry: dict, ground_truth: list[list[str]], model_output: list, model_env: Environment,
                  truth_env: Environment) -> dict:
+    for turn_verdict in _turns(entry, ground_truth, model_output, model_env, truth_env):
+        if turn_verdict is not None and not turn_verdict["valid"]:
+            return turn_verdict  # the generator is lazy: nothing after the first failed turn runs
+    return verdict(True)
+
+
+def _turns(entry: dict, ground_truth: list[list[str]], model_output: list, model_env: Environment,
+           truth_env: Environment) -> Iterator[dict | None]:
+    """Rules 2-5 turn by turn: each turn's verdict, None for a turn that is not checked."""
     model_env.reset(entry)
     truth_env.reset(entry)
     all_model_results: list[str] = []
@@ -75,18 +104,17 @@ def _check_turns(entry: dict, ground_truth: list[list[str]], model_output: list,
             all_model_results.extend(model_env.execute(step))
         truth_results = truth_env.execute(list(truth_calls))
         if not truth_calls:
-            continue
-        if not steps:
-            return verdict(False, "multi_turn:empty_turn_model_response", f"Model response list is empty for turn {turn}")
-        differences = state_differences(model_env.state(), truth_env.state())
-        if differences:
-            return verdict(False, "multi_turn:instance_state_mismatch",
-                           f"the model's instances differ from the ground truth's after turn {turn}", differences=differences)
-        missing = missing_results(truth_results, all_model_results)
-        if missing:
-            return verdict(False, "multi_turn:execution_response_mismatch",
-                           f"results of the ground truth missing from the model's so far, turn {turn}", missing=missing)
-    return verdict(True)
+            yield None
+        elif not steps:
+            yield verdict(False, "multi_turn:empty_turn_model_response", f"Model response list is empty for turn {turn}")
+        elif differences := state_differences(model_env.state(), truth_env.state()):
+            yield verdict(False, "multi_turn:instance_state_mismatch",
+                          f"the model's instances differ from the ground truth's after turn {turn}", differences=differences)
+        elif missing := missing_results(truth_results, all_model_results):
+            yield verdict(False, "multi_turn:execution_response_mismatch",
+                          f"results of the ground truth missing from the model's so far, turn {turn}", missing=missing)
+        else:
+            yield verdict(True)
 
 
 def state_differences(model: dict[str, dict], truth: dict[str, dict]) -> dict[str, list[str]]:

@@ -22,12 +22,14 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from funcall.data.multi_turn_source import multi_turn_task
 from funcall.data.prompts import PromptStyle
 from funcall.data.sampler import GlobalSampler
 from funcall.data.schema import Example
 from funcall.eval.forgetting import HumanEvalDuringTraining
 from funcall.eval.forgetting import build as build_humaneval
 from funcall.eval.heldout import HeldOutEval
+from funcall.eval.multi_turn_heldout import MultiTurnHeldOutEval
 from funcall.models.load import load_pretrained
 from funcall.rollout.engine import RolloutEngine
 from funcall.trainers import checkpoint
@@ -57,7 +59,7 @@ class Parts:
     train: list[Example]
     sampler: GlobalSampler
     rollout: RolloutEngine  # cfg.rollout.engine on the training weights
-    heldout: HeldOutEval | None  # eval/ast_accuracy
+    heldout: HeldOutEval | MultiTurnHeldOutEval | None  # eval/ast_accuracy, or eval/episode_pass for multi-turn data
     humaneval: HumanEvalDuringTraining | None  # eval/humaneval_pass@k, when humaneval.every > 0
     zero_stage: int
     start_step: int  # 0, or the step of the checkpoint resumed from
@@ -101,6 +103,21 @@ def load_model(cfg: DictConfig, ds: dict, model_path: str | None = None):
     return model, tokenizer
 
 
+def build_heldout(cfg: DictConfig, held_out: list[Example], model, tokenizer, style: PromptStyle, run: RunContext,
+                  settings) -> HeldOutEval | MultiTurnHeldOutEval | None:
+    """The held-out evaluation (at the end always, and every ``eval_every`` steps): AST accuracy of
+    single-turn examples, the episode pass rate of multi-turn tasks; None without held-out data."""
+    if not held_out:
+        return None
+    if multi_turn_task(held_out[0]) is None:
+        return HeldOutEval(held_out, tokenizer, style, run.dist, settings.eval_max_new_tokens, settings.eval_batch_size)
+    context = getattr(model.config, "max_position_embeddings", None)
+    tasks = [(e.id, e.category, *multi_turn_task(e)) for e in held_out]
+    return MultiTurnHeldOutEval(tasks, tokenizer, style, run.dist, settings.eval_max_new_tokens, settings.eval_batch_size,
+                                max_steps_per_turn=int(cfg.rollout.max_steps_per_turn),
+                                prompt_limit=None if context is None else context - settings.eval_max_new_tokens)
+
+
 def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn.Module], torch.nn.Module],
           shape: Shape, param_groups: list[dict] | None = None, model_path: str | None = None) -> Parts:
     """The parts of a run (module docstring). ``settings`` is the trainer's `LoopSettings`;
@@ -126,10 +143,7 @@ def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn
             start_step, resumed = int(state["step"]), True
     run.log.start(run.config, resume_step=start_step if resumed else None)
     run.bar(settings.max_steps, start_step)
-    heldout = None
-    if held_out:  # evaluated at the end always, and every eval_every steps
-        heldout = HeldOutEval(held_out, tokenizer, style, run.dist, settings.eval_max_new_tokens,
-                              settings.eval_batch_size)
+    heldout = build_heldout(cfg, held_out, model, tokenizer, style, run, settings)
     return Parts(engine=engine, model=model, tokenizer=tokenizer, style=style, train=train,
                  sampler=GlobalSampler(len(train), seed=int(cfg.seed)), rollout=rollout, heldout=heldout,
                  humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir), zero_stage=zero_stage(ds),

@@ -31,12 +31,15 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig
 
+from funcall.data.multi_turn_source import multi_turn_task
 from funcall.data.tokenize import encode_prompt
 from funcall.dist import all_gather_objects, all_reduce_sum
+from funcall.envs.worker import EnvPool
 from funcall.models.lora import is_lora, without_adapters
 from funcall.trainers.build import Parts, Shape, build, load_model
 from funcall.trainers.ds_config import cpu_autocast, deepspeed_config
 from funcall.trainers.dynamic_sampling import informative_groups, select_groups
+from funcall.trainers.episodes import collect_episodes, episode_metrics
 from funcall.trainers.rl_update import PolicyModule, no_grad_logps, update
 from funcall.trainers.session import LoopSettings, RunContext, Session, log_step
 from funcall.trainers.trajectory import Rewards, Trajectory, collect, logprob_gap, score
@@ -102,19 +105,25 @@ class RLTrainer(LoopSettings):
         if self.eval_at_start and step == 0:
             session.evaluate(0)
         first_ids = None
-        while step < self.max_steps:
-            row, ids = self.step(step, parts, session, cfg.rollout, reward_fn, advantage, loss_fn, reference,
-                                 prompts_per_rank, micro)
-            first_ids = first_ids or ids
-            step += 1
-            log_step(run, row, step, every=self.log_every, last=step == self.max_steps)
-            session.after_step(step)
-            if session.out_of_time():
-                break
+        # multi-turn data: the episodes' environments, in one child process for the run (funcall.envs.worker)
+        pool = EnvPool() if multi_turn_task(parts.train[0]) is not None else None
+        try:
+            while step < self.max_steps:
+                row, ids = self.step(step, parts, session, cfg.rollout, reward_fn, advantage, loss_fn, reference,
+                                     prompts_per_rank, micro, pool)
+                first_ids = first_ids or ids
+                step += 1
+                log_step(run, row, step, every=self.log_every, last=step == self.max_steps)
+                session.after_step(step)
+                if session.out_of_time():
+                    break
+        finally:
+            if pool is not None:
+                pool.close()
         notes = {"first_step_ids_per_rank": all_gather_objects(first_ids),
                  "reference": None if reference is None else "base" if is_lora(parts.model) else "model"}
         if model_path:
-            notes.update({"warm_start/path": model_path, "warm_start/eval_ast_accuracy": _warm_start_accuracy(model_path)})
+            notes.update({"warm_start/path": model_path, **_warm_start_eval(model_path)})
         return session.finish(step, notes)
 
     def reference(self, cfg: DictConfig, loss_fn, model_path: str | None, parts: Parts):
@@ -133,10 +142,12 @@ class RLTrainer(LoopSettings):
         return engine
 
     # -- one step -----------------------------------------------------------------------------
-    def sample(self, step: int, parts: Parts, session: Session, rollout_cfg, reward_fn, prompts_per_rank: int):
+    def sample(self, step: int, parts: Parts, session: Session, rollout_cfg, reward_fn, prompts_per_rank: int,
+               pool: EnvPool | None = None):
         """Prompts -> `Trajectory` and `Rewards` (with dynamic sampling, in collective rounds until
         every rank has its informative groups or ``max_resample`` is spent); returns them, the
-        examples of their groups, the prompts, and the phase's metrics."""
+        examples of their groups, the prompts, and the phase's metrics. With ``pool`` (multi-turn
+        data) each prompt's samples are episodes played on the pool's environments."""
         dist, tok = session.run.dist, parts.tokenizer
         group = int(rollout_cfg.num_generations)
         rounds_max = 1 + (self.max_resample if self.dynamic_sampling else 0)
@@ -144,11 +155,19 @@ class RLTrainer(LoopSettings):
         for r in range(rounds_max):
             idx = parts.sampler.micro_batch(step, r, dist.rank, dist.world_size, prompts_per_rank, rounds_max)
             examples = [parts.train[i] for i in idx]
-            prompts = [encode_prompt(tok, e, parts.style)[-self.max_length:] for e in examples]
             t0 = time.time()
-            traj = collect(parts.rollout, tok, prompts, group=group, max_new_tokens=int(rollout_cfg.max_new_tokens),
-                           temperature=float(rollout_cfg.temperature), top_p=float(rollout_cfg.top_p),
-                           with_stats=not self.recompute_logprobs)
+            sampling = dict(group=group, max_new_tokens=int(rollout_cfg.max_new_tokens), top_p=float(rollout_cfg.top_p),
+                            temperature=float(rollout_cfg.temperature), with_stats=not self.recompute_logprobs)
+            if pool is None:
+                prompts = [encode_prompt(tok, e, parts.style)[-self.max_length:] for e in examples]
+                traj = collect(parts.rollout, tok, prompts, **sampling)
+            else:
+                traj = collect_episodes(parts.rollout, tok, [multi_turn_task(e) for e in examples], pool, parts.style,
+                                        max_steps_per_turn=int(rollout_cfg.max_steps_per_turn),
+                                        max_episode_tokens=int(rollout_cfg.max_episode_tokens),
+                                        context_length=getattr(parts.model.config, "max_position_embeddings", None),
+                                        **sampling)
+                prompts = traj.prompt_ids[::group]
             t1 = time.time()
             rounds.append((traj, score(traj, reward_fn, examples, [tok.decode(p) for p in prompts]), examples))
             t_rollout, t_reward = t_rollout + t1 - t0, t_reward + time.time() - t1
@@ -166,12 +185,12 @@ class RLTrainer(LoopSettings):
         return traj, rewards, examples, metrics
 
     def step(self, step: int, parts: Parts, session: Session, rollout_cfg, reward_fn, advantage, loss_fn, reference,
-             prompts_per_rank: int, micro: int) -> tuple[dict, list[str]]:
+             prompts_per_rank: int, micro: int, pool: EnvPool | None = None) -> tuple[dict, list[str]]:
         """One RL step; returns its metrics and the ids of this rank's prompts."""
         dist, tok, engine = session.run.dist, parts.tokenizer, parts.engine
         group, pad = int(rollout_cfg.num_generations), tok.pad_token_id
         t0 = time.time()
-        traj, rewards, examples, row = self.sample(step, parts, session, rollout_cfg, reward_fn, prompts_per_rank)
+        traj, rewards, examples, row = self.sample(step, parts, session, rollout_cfg, reward_fn, prompts_per_rank, pool)
 
         t2 = time.time()
         # the trainer's own log-probs: when the engine gives none, when the loss corrects the
@@ -198,6 +217,8 @@ class RLTrainer(LoopSettings):
         row.update({k: v for k, v in adv_metrics.items() if not (self.dynamic_sampling and k == "frac_zero_std_groups")})
         prompts = [traj.prompt_ids[g * group] for g in range(traj.rows // group)]
         row.update(self.rollout_metrics(traj, rewards, prompts, int(rollout_cfg.max_new_tokens)))
+        if traj.episodes is not None:
+            row.update(episode_metrics(traj))
         row.update({"lr": session.lr(), "time/step_s": time.time() - t0, "time/logprob_s": t_logprob,
                     "time/update_s": t_update})
         if table_step:
@@ -230,9 +251,14 @@ def _mean(values: torch.Tensor, mask: torch.Tensor) -> float:
     return ((values * m).sum() / m.sum().clamp(min=1)).item()
 
 
-def _warm_start_accuracy(model_path: str) -> float | None:
+def _warm_start_eval(model_path: str) -> dict:
+    """The warm start's final held-out numbers: ``warm_start/eval_ast_accuracy`` (single-turn data)
+    or ``warm_start/eval_episode_pass`` (multi-turn data)."""
     import json
     from pathlib import Path
 
     summary = Path(model_path).parent / "summary.json"
-    return json.loads(summary.read_text()).get("eval/ast_accuracy") if summary.exists() else None
+    final = json.loads(summary.read_text()) if summary.exists() else {}
+    if "eval/episode_pass" in final:
+        return {"warm_start/eval_episode_pass": final["eval/episode_pass"]}
+    return {"warm_start/eval_ast_accuracy": final.get("eval/ast_accuracy")}

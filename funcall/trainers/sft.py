@@ -29,9 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from funcall.data.multi_turn_tokenize import encode_for_sft
 from funcall.data.packing import pack_sft
 from funcall.data.spans import IGNORE
-from funcall.data.tokenize import collate_sft, encode_sft
+from funcall.data.tokenize import collate_sft
 from funcall.dist import all_gather_objects, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import SpanCounts
 from funcall.trainers.build import Shape, build
@@ -127,7 +128,7 @@ class SFTTrainer(LoopSettings):
             idx = [i for micro in range(self.grad_accum) for i in parts.sampler.micro_batch(
                 step, micro, dist.rank, dist.world_size, self.micro_batch_size, self.grad_accum)]
             first_ids = first_ids or [parts.train[i].id for i in idx]
-            step_examples = sorted((encode_sft(tok, parts.train[i], style, self.max_length) for i in idx),
+            step_examples = sorted((encode_for_sft(tok, parts.train[i], style, self.max_length) for i in idx),
                                    key=lambda e: len(e.input_ids))
             chunks = [step_examples[m * self.micro_batch_size:(m + 1) * self.micro_batch_size]
                       for m in range(self.grad_accum)]

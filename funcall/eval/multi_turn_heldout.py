@@ -1,0 +1,63 @@
+"""Held-out episode pass rate during training: ``eval/episode_pass`` for multi-turn data.
+
+The multi-turn counterpart of `funcall.eval.heldout.HeldOutEval`, built by the trainers when the
+data source's examples are multi-turn tasks (`funcall.data.multi_turn_source`). Every held-out
+task is played to its end with greedy answers, exactly as ``python -m funcall.evaluate
+eval=bfcl_multi_turn`` plays BFCL's entries (`funcall.eval.multi_turn_loop.converse`, the
+environments in a child process), and judged by BFCL's multi-turn checker: ``eval/episode_pass``
+is the share of tasks that pass, with ``eval/episode_pass/<category>`` (base, miss_param,
+miss_func), ``eval/episode_turns_pass`` (the share of checked turns that pass) and ``eval/n``.
+How it differs from running the evaluation app: it reuses the training weights through the
+run's rollout engine and the run's prompt style, and logs into the run's metrics.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from funcall.bfcl.multi_turn import check_multi_turn, turn_verdicts
+from funcall.data.prompts import PromptStyle
+from funcall.dist import DistInfo, all_reduce_sum, shard
+from funcall.envs.conversation import Conversation
+from funcall.envs.worker import EnvPool
+from funcall.eval.multi_turn_loop import converse
+
+
+class MultiTurnHeldOutEval:
+    def __init__(self, tasks: list[tuple[str, str, dict, list[list[str]]]], tokenizer, style: PromptStyle,
+                 dist: DistInfo, max_new_tokens: int = 128, batch_size: int = 64, max_steps_per_turn: int = 5,
+                 prompt_limit: int | None = None, timeout_s: float = 10.0):
+        """``tasks``: (id, category, entry, ground truth) of every held-out task."""
+        self.tokenizer, self.style, self.dist = tokenizer, style, dist
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.max_steps_per_turn, self.prompt_limit, self.timeout_s = max_steps_per_turn, prompt_limit, timeout_s
+        self.categories = sorted({t[1] for t in tasks})
+        self.mine = [tasks[i] for i in shard(len(tasks), dist.rank, dist.world_size)]
+
+    def __call__(self, engine) -> tuple[dict[str, float], list[dict]]:
+        """Play this rank's tasks with ``engine``; the metrics (summed over ranks) and its samples."""
+        sums: dict[str, float] = defaultdict(float)
+        samples = []
+        with EnvPool(timeout_s=self.timeout_s) as pool:
+            conversations = [Conversation(entry=entry, env=pool.open()) for _, _, entry, _ in self.mine]
+            converse(engine, self.tokenizer, conversations, self.style, batch_size=self.batch_size,
+                     max_new_tokens=self.max_new_tokens, max_steps_per_turn=self.max_steps_per_turn,
+                     prompt_limit=self.prompt_limit)
+            for (task_id, category, entry, truth), c in zip(self.mine, conversations):
+                c.env.close()
+                passed = bool(check_multi_turn(entry, truth, c.output, pool.open)["valid"])
+                turns = [v for v in turn_verdicts(entry, truth, c.output, pool.open) if v is not None]
+                sums[f"ok/{category}"] += passed
+                sums[f"n/{category}"] += 1
+                sums["turns_ok"] += sum(turns)
+                sums["turns_n"] += len(turns)
+                answers = [m["content"] for turn in c.log for m in turn if m.get("role") == "assistant"]
+                samples.append({"id": task_id, "category": category, "completion": " || ".join(answers)[-2000:],
+                                "reward": float(passed)})
+        keys = [f"{k}/{c}" for c in self.categories for k in ("ok", "n")] + ["turns_ok", "turns_n"]
+        totals = dict(zip(keys, all_reduce_sum([sums[k] for k in keys])))
+        n = sum(totals[f"n/{c}"] for c in self.categories)
+        metrics = {"eval/episode_pass": sum(totals[f"ok/{c}"] for c in self.categories) / max(n, 1),
+                   "eval/episode_turns_pass": totals["turns_ok"] / max(totals["turns_n"], 1), "eval/n": n}
+        for c in self.categories:
+            metrics[f"eval/episode_pass/{c}"] = totals[f"ok/{c}"] / max(totals[f"n/{c}"], 1)
+        return metrics, samples
