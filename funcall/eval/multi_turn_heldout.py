@@ -5,8 +5,8 @@ data source's examples are multi-turn tasks (`funcall.data.multi_turn_source`). 
 task is played to its end with greedy answers, exactly as ``python -m funcall.evaluate
 eval=bfcl_multi_turn`` plays BFCL's entries (`funcall.eval.multi_turn_loop.converse`, the
 environments in a child process), and judged by BFCL's multi-turn checker: ``eval/episode_pass``
-is the share of tasks that pass, with ``eval/episode_pass/<category>`` (base, miss_param,
-miss_func), ``eval/episode_turns_pass`` (the share of checked turns that pass) and ``eval/n``.
+is the share of tasks that pass, with ``eval/episode_pass/<category>`` (multi_turn_base,
+multi_turn_miss_param, multi_turn_miss_func), ``eval/episode_turns_pass`` (the share of checked turns that pass) and ``eval/n``.
 How it differs from running the evaluation app: it reuses the training weights through the
 run's rollout engine and the run's prompt style, and logs into the run's metrics.
 """
