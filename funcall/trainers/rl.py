@@ -6,7 +6,8 @@ of typed phases (`funcall.trainers.trajectory`):
 1. ``collect``: ``rollout.num_generations`` sampled completions per prompt through the rollout
    engine (a `funcall.rollout.engine.RolloutEngine`), with the rollout policy's token log-probs
    and entropies read off generation (``trainer.recompute_logprobs=true`` recomputes them in a
-   no-grad pass, for engines that cannot report them) -> `Trajectory`;
+   no-grad pass, for engines that cannot report them) -> `Trajectory` (multi-turn data: ``collect_episodes``, the
+   episodes played on environments, `funcall.trainers.episodes`, the same `Trajectory`);
 2. the frozen reference model's log-probs, one no-grad pass, when the loss has a KL term;
 3. ``score``: the configured reward(s) (TRL signature), unparseable -> floor -> `Rewards`;
 4. the ``advantage`` estimator on rewards grouped by prompt (all of a prompt's samples are on
