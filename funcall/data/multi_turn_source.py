@@ -30,6 +30,7 @@ from pathlib import Path
 
 from funcall.data.files import FileSource
 from funcall.data.schema import Example
+from funcall.data.synthetic import LazyExamples
 from funcall.utils.errors import ConfigError, DataError
 
 __all__ = ["BFCLMultiTurnSource", "MultiTurnSyntheticSource", "example_from_task", "multi_turn_task"]
@@ -65,25 +66,6 @@ def example_from_task(entry: dict, ground_truth: list[list[str]], fallback_categ
                    meta={"multi_turn": {"entry": entry, "ground_truth": ground_truth}})
 
 
-class _SyntheticExamples(Sequence):
-    """Synthetic multi-turn tasks of one split as `Example`s, made on access (nothing is stored)."""
-
-    def __init__(self, seed: int, split: str, size: int, weights: dict[str, float] | None):
-        self.seed, self.split, self.size, self.weights = seed, split, size, weights
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index):  # type: ignore[override]
-        from funcall.data.multi_turn_synthetic import generate
-
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.size))]
-        if not 0 <= index < self.size:
-            raise IndexError(index)
-        return example_from_task(*generate(self.seed, self.split, index, weights=self.weights))
-
-
 class MultiTurnSyntheticSource:
     """The seeded multi-turn generator as a data source. ``weights``: the training split's
     category weights (``{base: .5, miss_param: .25, miss_func: .25}`` by default); the held-out
@@ -99,11 +81,17 @@ class MultiTurnSyntheticSource:
                 raise ConfigError(f"data.source.weights: unknown categories {sorted(unknown)} "
                                   "(choose from base, miss_param, miss_func)")
 
-    def train(self) -> _SyntheticExamples:
-        return _SyntheticExamples(self.seed, "train", self.train_size, self.weights)
+    def example(self, split: str, index: int) -> Example:
+        """Task ``index`` of ``split`` as an `Example` (the training weights apply to "train" only)."""
+        from funcall.data.multi_turn_synthetic import generate
+
+        return example_from_task(*generate(self.seed, split, index, weights=self.weights if split == "train" else None))
+
+    def train(self) -> LazyExamples:
+        return LazyExamples(self, "train", self.train_size)
 
     def held_out(self) -> list[Example]:
-        return list(_SyntheticExamples(self.seed, "heldout", self.eval_size, None))
+        return list(LazyExamples(self, "heldout", self.eval_size))
 
 
 def _docs_dir(data_dir: Path) -> str:

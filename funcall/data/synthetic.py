@@ -212,9 +212,10 @@ class SyntheticTask:
 
 
 class LazyExamples(Sequence):
-    """A sequence of synthetic examples made on access (nothing is stored)."""
+    """A sequence of generated examples made on access (nothing is stored): ``task.example(split, i)``
+    (a `SyntheticTask`, or the multi-turn `funcall.data.multi_turn_source.MultiTurnSyntheticSource`)."""
 
-    def __init__(self, task: SyntheticTask, split: str, size: int):
+    def __init__(self, task, split: str, size: int):
         self.task, self.split, self.size = task, split, size
 
     def __len__(self) -> int:
