@@ -195,8 +195,8 @@ class RLTrainer(LoopSettings):
 
         t2 = time.time()
         # the trainer's own log-probs: when the engine gives none, when the loss corrects the
-        # engine's against them, and every table_every steps to log how far apart the two are
-        table_step = bool(self.table_every) and (step + 1) % self.table_every == 0
+        # engine's against them, and every table_every steps (and at the last) to log how far apart the two are
+        table_step = bool(self.table_every) and ((step + 1) % self.table_every == 0 or step + 1 == self.max_steps)
         use_own = traj.old_logps is None or traj.entropies is None or loss_fn.corrects_rollout
         if use_own or (table_step and traj.rollout_logps is not None):
             train_logps, train_entropies = no_grad_logps(engine, traj, self.logprob_batch_size, pad, True)
