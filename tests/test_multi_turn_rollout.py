@@ -167,6 +167,12 @@ def test_the_trained_sequence_is_the_prompt_the_sampled_ids_and_the_appended_mes
     context = tok.decode([t for t, m in zip(traj.completion_ids[0], mask[p:]) if not m])
     results = [r for turn in ep.turns for m in turn for r in m.get("results", [])]
     assert results and all(r.strip()[:40] in context for r in results)
+    # the rollout table's text of the episode (`Trajectory.texts`) is the whole episode: the sampled
+    # steps with the tool results and the injected user turns between them
+    shown = traj.texts[0]
+    assert all(r.strip()[:40] in shown for r in results)
+    assert shown.count("<|im_start|>tool") == len(results)
+    assert shown.count("<|im_start|>user") == len(entry["question"]) - 1
 
 
 def test_rendering_the_finished_conversation_gives_the_same_ids_when_each_step_was_canonical(tok):

@@ -36,3 +36,11 @@ def test_unparseable_completions_get_the_configured_floor(tmp_path):
     steps = [r for r in read_metrics(tmp_path) if "reward/mean" in r]
     assert [r["reward/mean"] for r in steps] == [-1.0, -1.0, -1.0]
     assert all(r["frac_zero_std_groups"] == 1.0 and r["reward/none_frac"] == 0.0 for r in steps)
+
+
+def test_a_run_of_zero_steps_scores_its_start_once(tmp_path):
+    # max_steps=0 (score a policy, or build a warm start): the step-0 evaluation is the final one
+    run_train(["+experiment=entropy_grpo", *TINY_RL, "trainer.max_steps=0"], tmp_path)
+    assert [r["step"] for r in read_metrics(tmp_path) if "eval/ast_accuracy" in r] == [0]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps"] == 0 and "eval/ast_accuracy" in summary

@@ -67,6 +67,7 @@ class Session:
         if settings.export_adapter and not is_lora(parts.model):
             raise ConfigError("trainer.export_adapter=true needs LoRA adapters: set model.lora.r")
         self.eval_seconds = 0.0
+        self.evaluated: dict[int, dict[str, float]] = {}  # step -> metrics of a whole evaluation at that step
         self.t_start = time.time()
 
     def out_of_time(self) -> bool:
@@ -94,6 +95,8 @@ class Session:
             metrics.update(parts.humaneval(parts.rollout, step))
             parts.rollout.release()
         self.eval_seconds += time.time() - t0
+        if heldout and humaneval:
+            self.evaluated[step] = metrics
         if not metrics:
             return {}
         self.run.log.log(metrics, step)
@@ -118,7 +121,8 @@ class Session:
     def finish(self, step: int, notes: dict[str, Any] | None = None) -> dict:
         """Final evaluation, last checkpoint, HF export, ``summary.json`` (with ``notes``)."""
         run, parts, s = self.run, self.parts, self.settings
-        final_eval = self.evaluate(step)
+        # a run that ends where it was last evaluated (0 steps after eval_at_start) is not scored twice
+        final_eval = self.evaluated[step] if step in self.evaluated else self.evaluate(step)
         wall_s = time.time() - self.t_start  # with the final evaluation, which eval_seconds counts too
         if s.save_every:
             self.save(step)
