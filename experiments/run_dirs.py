@@ -3,7 +3,8 @@
 `train` runs ``python -m funcall.train`` into a run directory (reusing one that finished, so a
 driver can resume) and then `portable`: Hydra's own ``.hydra/hydra.yaml`` (absolute paths of the
 machine, the launcher, the environment) is removed, ``config.yaml``/``overrides.yaml`` stay, and
-the machine's cache folder is written as ``$FUNCALL_CACHE`` wherever a file names it.
+the machine's cache folder is written as ``$FUNCALL_CACHE`` and the repository's folder as ``$REPO``
+wherever a file names them.
 """
 from __future__ import annotations
 
@@ -19,14 +20,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def portable(run_dir: Path) -> None:
-    """Drop ``.hydra/hydra.yaml``; write the cache folder as ``$FUNCALL_CACHE`` in the text files."""
+    """Drop ``.hydra/hydra.yaml``; write the cache folder as ``$FUNCALL_CACHE`` and the repository
+    as ``$REPO`` in the text files."""
     from funcall.models.tiny import cache_root
 
     (run_dir / ".hydra" / "hydra.yaml").unlink(missing_ok=True)
-    cache = str(cache_root())
-    for path in [run_dir / "summary.json", *(run_dir / ".hydra").glob("*.yaml")]:
-        if path.exists() and cache in (text := path.read_text()):
-            path.write_text(text.replace(cache, "$FUNCALL_CACHE"))
+    names = {str(cache_root()): "$FUNCALL_CACHE", str(REPO): "$REPO"}
+    for path in [run_dir / "summary.json", run_dir / "bfcl_scores.json", *(run_dir / ".hydra").glob("*.yaml")]:
+        if not path.exists():
+            continue
+        text = path.read_text()
+        for folder, name in names.items():
+            text = text.replace(folder, name)
+        path.write_text(text)
 
 
 def train(args: list[str], run_dir: Path, quiet: bool = True) -> dict:
