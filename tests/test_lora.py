@@ -138,6 +138,7 @@ def test_lora_sft_exports_merged_model_and_adapter_and_resumes_exactly(tmp_path,
     assert (got - raw).abs().max() > 1e-3  # and that is not the base model's
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores
 def test_lora_sft_under_zero2_changes_only_the_adapted_weights(tmp_path, tiny_model_dir):
     from safetensors.torch import load_file
 
@@ -174,6 +175,7 @@ def test_export_adapter_without_lora_is_a_config_error(tmp_path):
 
 
 @pytest.mark.distributed
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores
 def test_zero3_lora_rl_on_two_ranks_exports_the_merged_model(tmp_path, stopping_policy, stopping_policy_dir):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -197,6 +199,7 @@ def test_zero3_lora_rl_on_two_ranks_exports_the_merged_model(tmp_path, stopping_
         torch.testing.assert_close(merged(ids).logits, adapted(ids).logits, rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores
 def test_vllm_greedy_equals_hf_after_syncing_merged_lora_weights(tmp_path, stopping_policy_dir):
     # vLLM (CPU build) keeps its own weights: after every sync it must generate what the LoRA policy
     # generates, token for token, before and after updates that moved the adapters (ZeRO-3: gathered)

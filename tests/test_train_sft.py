@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from conftest import REPO, read_metrics, run_train
@@ -120,6 +121,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
     assert tag in line and (run / "checkpoints" / tag).is_dir()
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores
 def test_bf16_autocast_sft_on_the_cpu_converges_and_keeps_its_memory_flat(tmp_path):
     # packed rows under bf16 autocast (fp32 weights and optimizer state): the loss falls like fp32's,
     # the export stays fp32, and the process does not grow with every new batch shape

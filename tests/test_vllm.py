@@ -24,7 +24,7 @@ TINY_RL = ["trainer.prompts_per_step=4", "rollout.num_generations=4", "rollout.m
            "trainer.micro_batch_size=8", "trainer.eval_size=8", "trainer.eval_max_new_tokens=32", "logger=none"]
 
 
-@pytest.mark.parametrize("zero", ["zero0", "zero3"])
+@pytest.mark.parametrize("zero", [pytest.param("zero0", marks=pytest.mark.slow), "zero3"])  # zero0: make test-full
 def test_greedy_completions_equal_hf_after_every_sync(tmp_path, stopping_policy_dir, zero):
     out = tmp_path / "sync.json"
     proc = subprocess.run([sys.executable, str(REPO / "tests" / "vllm_sync_check.py"), str(stopping_policy_dir), str(out),
@@ -51,6 +51,7 @@ def test_rl_with_rollout_vllm_runs_and_logs_its_logprob_gap(tmp_path, stopping_p
     assert summary["steps"] == 3 and "eval/ast_accuracy" in summary
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores
 def test_evaluate_with_vllm_scores_what_hf_scores(tmp_path, stopping_policy_dir):
     args = [f"model.path={stopping_policy_dir}", f"eval.data_dir={BFCL_DATA}", "eval.limit=2",
             "eval.categories=[simple_python,multiple,parallel,irrelevance,live_simple]", "eval.max_new_tokens=48",
