@@ -103,6 +103,7 @@ def test_sync_weights_are_merged_under_the_base_model_names(tiny_model_dir):
     assert all(not getattr(m, "merged", False) for m in model.modules())
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores
 def test_lora_sft_exports_merged_model_and_adapter_and_resumes_exactly(tmp_path, tiny_model_dir):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

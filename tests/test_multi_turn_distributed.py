@@ -18,10 +18,12 @@ EPISODE_KEYS = ("episode/turns_mean", "episode/calls_mean", "episode/steps_mean"
                 "reward/mean", "entropy/think", "kl", "adv/entropy_bonus_mean", "grad_norm")
 
 
-# gather=false (generation on the sharded weights, one all-gather a layer a token: synced_gpus) is
-# the lock-step that hangs if a rank stops calling generate early; ~3.5 min on 2 loaded cores, so
-# it runs in `make test-full`.
-@pytest.mark.parametrize("gather", ["true", pytest.param("false", marks=pytest.mark.slow)])
+# Both in `make test-full` (about 3.5 min each on 2 cores, with the warm start the fixture builds):
+# gather=true, and gather=false (generation on the sharded weights, one all-gather a layer a token:
+# synced_gpus), the lock-step that hangs if a rank stops calling generate early. `make test` keeps
+# the single-turn 2-rank run from a trained policy (tests/test_distributed.py).
+@pytest.mark.slow
+@pytest.mark.parametrize("gather", ["true", "false"])
 def test_multi_turn_entropy_grpo_on_two_ranks_with_zero3_from_a_policy_that_stops(tmp_path, multi_turn_policy, gather):
     # The preset's own shape: 4 tasks x 4 episodes a step (8 episodes a rank), 96 tokens a step,
     # micro-batches of 4 episodes; 2 held-out tasks a rank, played greedily at steps 0 and 2.
