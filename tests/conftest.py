@@ -83,7 +83,7 @@ def stopping_policy_dir(stopping_policy_run) -> Path:
 # the batch and `trainer.max_length`, so every test that uses it passes all three). It has learnt
 # the step format and the turn-closing step (greedy: `<think>The request is done.</think><answer>[]
 # </answer>` + EOS) and samples steps that end with EOS at lengths that vary; calls are still rare
-# and nothing passes. Measured (1 core, loaded machine): built in about 1.5 minutes; sampled at
+# and nothing passes. Measured (1 core, loaded machine): built in 1.5-2.5 minutes; sampled at
 # temperature 1, 14-28% of the RL steps cut by the 96-token step budget (`completion/clipped_frac`),
 # against 100% for a random policy. 250 steps was worse (47%): the policy then starts writing calls
 # longer than the budget.
