@@ -18,8 +18,9 @@ the first ``--bfcl-limit`` entries of each, the training prompt format: think_an
 
 Writes ``results.md`` (the warm start's SFT curve and pass rates; per seed and mean +- std of the
 RL arms; the BFCL table), ``curves.png`` (SFT loss and held-out pass against SFT step; RL reward,
-think entropy and held-out pass against RL step) and keeps the run directories under ``runs/``
-(experiments/run_dirs.py).
+think entropy and the share of steps cut by the token budget against RL step) and keeps the run
+directories under ``runs/`` (experiments/run_dirs.py), the cached warm start's log as
+``runs/warm_start_sft/``.
 
     .venv/bin/python experiments/multi_turn/run.py --seeds 1 2 3 --steps 10
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -85,7 +87,14 @@ def main() -> None:
         for arm, preset in ARMS.items():
             results[arm][seed] = train([f"+experiment={preset}", f"seed={seed}", "trainer.eval_at_start=false", *common],
                                        args.runs / f"{arm}_s{seed}")
-    warm = Path(start["warm_start/path"].replace("$FUNCALL_CACHE", str(cache())))
+    from funcall.models.tiny import cache_root
+
+    warm = Path(start["warm_start/path"].replace("$FUNCALL_CACHE", str(cache_root())))
+    sft_dir = args.runs / "warm_start_sft"  # the cached warm start's own log, kept with the runs
+    sft_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("metrics.jsonl", "summary.json"):
+        shutil.copy(warm.parent / name, sft_dir / name)
+    portable(sft_dir)
     scores = {}
     if args.bfcl_limit:
         scores["SFT warm start"] = bfcl(str(warm), args.runs / "bfcl_warm_start", args.bfcl_limit)
@@ -93,24 +102,13 @@ def main() -> None:
             seed = args.seeds[0]
             scores[f"{arm} s{seed}"] = bfcl(str(args.runs / f"{arm}_s{seed}" / "hf_model"),
                                             args.runs / f"bfcl_{arm}_s{seed}", args.bfcl_limit)
-    write_report(args, results, start, warm, scores)
-    plot(args, warm)
+    write_report(args, results, start, sft_dir, scores)
+    plot(args, sft_dir)
 
 
-def cache() -> Path:
-    from funcall.models.tiny import cache_root
-
-    return cache_root()
-
-
-def warm_start_dir(warm_model: Path) -> Path:
-    """The warm start's run folder (its metrics.jsonl): the model folder or its parent."""
-    return warm_model if (warm_model / "metrics.jsonl").exists() else warm_model.parent
-
-
-def write_report(args, results: dict, start: dict, warm: Path, scores: dict) -> None:
+def write_report(args, results: dict, start: dict, sft_dir: Path, scores: dict) -> None:
     sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
-    sft = rows(warm_start_dir(warm))
+    sft = rows(sft_dir)
     sft_eval = [r for r in sft if "eval/episode_pass" in r]
     sft_s = sum(r.get("time/step_s", 0.0) for r in sft)
     lines = ["# Multi-turn: SFT warm start, then GRPO vs entropy-guided GRPO (tiny model, synthetic tasks)", "",
@@ -152,14 +150,13 @@ def write_report(args, results: dict, start: dict, warm: Path, scores: dict) -> 
     print("\n".join(lines))
 
 
-def plot(args, warm: Path) -> None:
+def plot(args, sft_dir: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 4, figsize=(19, 4))
-    sft_dir = warm_start_dir(warm)
     axes[0].plot(*zip(*series(sft_dir, "loss")), label="loss")
     twin = axes[0].twinx()
     twin.plot(*zip(*series(sft_dir, "eval/episode_pass")), "o-", color="C1", label="held-out episode pass")
