@@ -74,34 +74,48 @@ def build_tasks(cfg: DictConfig) -> list:
 
 @exit_on_user_error
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
+    from funcall.dist import init_distributed, shutdown
+    from funcall.logging.console import log
+    from funcall.trainers.checks import check_model
+    from funcall.utils.run_lock import run_dir_lock
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    tasks = build_tasks(cfg)
+    sizes = [task.load() for task in tasks]  # config and data first: fail before anything heavy
+    check_model(cfg.model)
+    quiet_libraries()
+    dist = init_distributed()
+    run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
+    with run_dir_lock(run_dir, dist):
+        if dist.is_main:
+            log.info(f"run folder: {run_dir}")
+        summary = evaluate_tasks(cfg, tasks, sizes, dist, run_dir)
+    shutdown()
+    return summary
+
+
+def evaluate_tasks(cfg: DictConfig, tasks: list, sizes: list[int], dist, run_dir: Path) -> dict:
+    """Load the model once, run every task on it, write the files; returns the summary (rank 0)."""
     import deepspeed
 
-    from funcall.dist import all_gather_objects, init_distributed, shutdown
+    from funcall.dist import all_gather_objects
+    from funcall.logging.console import duration, log
     from funcall.logging.run_log import RunLog
     from funcall.models.load import load_pretrained
     from funcall.trainers.ds_config import deepspeed_config, zero_stage
     from funcall.utils.instantiate import instantiate
 
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    tasks = build_tasks(cfg)
-    sizes = [task.load() for task in tasks]  # config and data first: fail before anything heavy
-    quiet_libraries()
-    dist = init_distributed()
-    run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
     ds_config = deepspeed_config(cfg.deepspeed, precision=str(cfg.precision), inference=True)
-    stage = zero_stage(ds_config)
     model, tokenizer, model_path = load_pretrained(instantiate(cfg.model, _key="model"), ds_config)
     engine, *_ = deepspeed.initialize(model=model, config=ds_config)
     engine.eval()
     generator = instantiate(cfg.rollout.engine, module=model, tokenizer=tokenizer, ds_engine=engine,
                             _key="rollout.engine")
     generator.sync_weights()  # an engine with its own copy (vLLM) starts from exactly these weights
-    log = RunLog(run_dir, dist.is_main, instantiate(cfg.logger, _key="logger") if dist.is_main else None)
-    log.start(logged_config(cfg))
-
-    metrics: dict = {}
-    reports = []
-    meta = {"model": model_path, "world_size": dist.world_size, "zero_stage": stage}
+    run_log = RunLog(run_dir, dist.is_main, instantiate(cfg.logger, _key="logger") if dist.is_main else None)
+    run_log.start(logged_config(cfg))
+    metrics, reports = {}, []
+    meta = {"model": model_path, "world_size": dist.world_size, "zero_stage": zero_stage(ds_config)}
     t_all = time.time()
     for task, n_entries in zip(tasks, sizes):
         progress = None
@@ -117,19 +131,18 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         rows = [row for part in all_gather_objects(rows) for row in part]
         if dist.is_main:
             report = task.report(rows, run_dir, {**meta, "wall_s": round(time.time() - t_start, 3)})
-            print(report.table, flush=True)
+            log.info(report.table)
             metrics.update(report.metrics)
             reports.append((task, report))
     summary: dict = {}
     if dist.is_main:
-        log.log(metrics, step=0)
+        run_log.log(metrics, step=0)
         for task, report in reports:
-            log.table(f"{task.name}/failures", report.failure_columns, report.failure_rows, step=0)
+            run_log.table(f"{task.name}/failures", report.failure_columns, report.failure_rows, step=0)
         summary = {**metrics, **meta, "tasks": [task.name for task in tasks], "wall_s": round(time.time() - t_all, 3)}
-        log.summary(summary)
-        print(f"results in {run_dir}", flush=True)
-    log.close()
-    shutdown()
+        run_log.summary(summary)
+        log.info(f"done: {', '.join(task.name for task in tasks)} in {duration(summary['wall_s'])}; results in {run_dir}")
+    run_log.close()
     return summary
 
 

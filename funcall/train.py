@@ -3,7 +3,10 @@
 The same entry point serves one CPU process, ``torchrun``/``deepspeed`` launches on many GPUs,
 and ``-m`` multirun sweeps. Which loop runs is the ``trainer`` group's ``_target_`` (SFT or RL);
 everything else (model, data, loss, optimizer, DeepSpeed config, logger) is built by that
-trainer from its own config group. User errors end as one line on stderr and exit status 2.
+trainer from its own config group. Before any of that, the trainer checks every value it will
+read (`funcall.trainers.checks`) and rank 0 locks the run folder (`funcall.utils.run_lock`), so
+a bad value or a second run into the same folder stops at once, with nothing loaded or written.
+User errors end as one line on stderr (and in ``train.log``) and exit status 2.
 """
 from __future__ import annotations
 
@@ -47,26 +50,32 @@ def label_sweep_job(wandb) -> None:
 @exit_on_user_error
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from funcall.dist import init_distributed, shutdown
+    from funcall.logging.console import log
     from funcall.logging.run_log import RunLog
-    from funcall.trainers.session import RunContext
+    from funcall.trainers.session import RunContext, Trainer
     from funcall.utils.instantiate import instantiate
+    from funcall.utils.run_lock import run_dir_lock
     from funcall.utils.seed import seed_everything
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    trainer: Trainer = instantiate(cfg.trainer, _key="trainer")
+    trainer.check(cfg, int(os.environ.get("WORLD_SIZE", "1")))  # before anything is loaded or written
     quiet_libraries()
     dist = init_distributed()
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
-    seed_everything(int(cfg.seed) + dist.rank)
-    wandb = instantiate(cfg.logger, _key="logger") if dist.is_main else None
-    if wandb is not None:
-        label_sweep_job(wandb)
-    ctx = RunContext(run_dir=run_dir, dist=dist, log=RunLog(run_dir, dist.is_main, wandb), config=logged_config(cfg))
-    trainer = instantiate(cfg.trainer, _key="trainer")
-    try:
-        result = trainer.fit(cfg, ctx)
-    finally:
-        if ctx.progress is not None:
-            ctx.progress.close()  # so an error message starts on a line of its own
+    with run_dir_lock(run_dir, dist):
+        if dist.is_main:
+            log.info(f"run folder: {run_dir}")
+        seed_everything(int(cfg.seed) + dist.rank)
+        wandb = instantiate(cfg.logger, _key="logger") if dist.is_main else None
+        if wandb is not None:
+            label_sweep_job(wandb)
+        ctx = RunContext(run_dir=run_dir, dist=dist, log=RunLog(run_dir, dist.is_main, wandb), config=logged_config(cfg))
+        try:
+            result = trainer.fit(cfg, ctx)
+        finally:
+            if ctx.progress is not None:
+                ctx.progress.close()  # so an error message starts on a line of its own
     shutdown()
     return result
 

@@ -16,6 +16,8 @@ import torch
 
 
 class AdvantageEstimator(Protocol):
+    min_group: int  # the smallest group (rollout.num_generations) it can learn from: 2 for group-relative ones
+
     def __call__(self, rewards: torch.Tensor, *, token_entropy: torch.Tensor | None = None,
                  span_mask: torch.Tensor | None = None, completion_mask: torch.Tensor | None = None,
                  ) -> tuple[torch.Tensor, dict[str, float]]:

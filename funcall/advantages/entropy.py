@@ -27,6 +27,8 @@ from funcall.advantages.grpo import GRPOAdvantage
 
 
 class EntropyGuidedAdvantage:
+    min_group = 2  # relative to the group's mean: a group of one has advantage 0 whatever its reward
+
     def __init__(self, base: GRPOAdvantage | None = None, coef: float = 0.4, alpha: float = 2.0,
                  level: str = "sequence", span: str = "think", placement: str = "outside"):
         if level not in ("sequence", "token"):

@@ -22,6 +22,8 @@ def group_stats(rewards: torch.Tensor, std: str = "sample") -> tuple[torch.Tenso
 
 
 class GRPOAdvantage:
+    min_group = 2  # relative to the group's mean: a group of one has advantage 0 whatever its reward
+
     def __init__(self, scale_by_std: bool = True, eps: float = 1e-4, std: str = "sample"):
         self.scale_by_std = scale_by_std
         self.eps = eps

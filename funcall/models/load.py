@@ -9,8 +9,9 @@ model comes back wrapped in LoRA adapters (`funcall.models.lora`), only they tra
 """
 from __future__ import annotations
 
-import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,6 +42,31 @@ class ModelSource:
         return str(ensure_tiny_model(TinySpec(**(self.tiny or {}))))
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name, as the Hugging Face hub spells a repository
+WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", "*.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "tiktoken.model")
+
+
+def check_model_path(path: str, option: str = "model.path") -> None:
+    """A one-line `ConfigError` for a ``model.path`` that cannot load, found before anything heavy:
+    a local folder must hold a ``config.json``, weights and a tokenizer (an empty folder used to
+    end 40 lines of traceback later in "need sentencepiece or tiktoken"); a path that does not
+    exist must look like a hub id (``owner/name``), which ``from_pretrained`` downloads."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        if HUB_ID.fullmatch(path):
+            return
+        raise ConfigError(f"{option}={path}: no such folder (and not a hub id owner/name)")
+    if not folder.is_dir():
+        raise ConfigError(f"{option}={path}: not a folder (a Hugging Face model folder holds config.json, weights and a tokenizer)")
+    missing = [what for what, patterns in (("config.json", ("config.json",)), ("weights (*.safetensors or *.bin)", WEIGHT_FILES),
+                                           ("a tokenizer (tokenizer.json, tokenizer.model or vocab.json)", TOKENIZER_FILES))
+               if not any(any(folder.glob(p)) for p in patterns)]
+    if missing:
+        listed = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+        raise ConfigError(f"{option}={path}: not a Hugging Face model folder, it lacks {listed}")
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
@@ -56,8 +82,7 @@ def load_pretrained(source: ModelSource, ds_config: dict[str, Any] | None = None
     from transformers import AutoModelForCausalLM
 
     path = source.resolved_path()
-    if os.path.sep in path and not os.path.isdir(path):
-        raise ConfigError(f"model.path: no such directory: {path}")
+    check_model_path(path)
     keep_alive = None
     if ds_config and ds_config.get("zero_optimization", {}).get("stage") == 3:
         from transformers.integrations import HfDeepSpeedConfig
