@@ -8,6 +8,8 @@ resumed run reads exactly the samples an unbroken one would, on any number of ra
 """
 from __future__ import annotations
 
+import random
+
 import torch
 
 
@@ -36,3 +38,9 @@ class GlobalSampler:
         global_batch = micro_size * accum * world
         start = step * global_batch + (micro * world + rank) * micro_size
         return [self.sample(k) for k in range(start, start + micro_size)]
+
+    def stand_in(self, *where: int) -> int:
+        """A replacement for a drawn example that cannot be used (over its token budget,
+        `funcall.data.length_budget`): an index drawn from a stream of its own, keyed by
+        ``where`` (step, round, rank, slot, attempt), so a resumed run draws the same one."""
+        return random.Random("/".join(str(x) for x in (self.seed, *where))).randrange(self.size)

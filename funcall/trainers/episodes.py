@@ -101,6 +101,12 @@ def take_step(ep: EpisodeTokens, step: list[int], logps: list[float] | None, ent
     ep.append(follow, False)
 
 
+def episode_prompt_ids(tokenizer, entry: dict, style: PromptStyle) -> list[int]:
+    """The ids an episode starts from: the task's tools and first user turn in the chat template."""
+    return tokenizer(render_prompt(tokenizer, entry["function"], entry["question"][0], style),
+                     add_special_tokens=False)["input_ids"]
+
+
 def collect_episodes(engine: RolloutEngine, tokenizer, tasks: list[tuple[dict, list[list[str]]]], pool, style: PromptStyle,
                      *, group: int, max_new_tokens: int, temperature: float, top_p: float, with_stats: bool,
                      max_steps_per_turn: int, max_episode_tokens: int, context_length: int | None) -> Trajectory:
@@ -109,8 +115,7 @@ def collect_episodes(engine: RolloutEngine, tokenizer, tasks: list[tuple[dict, l
     stops = stop_texts(tokenizer)
     episodes: list[EpisodeTokens] = []
     for entry, truth in tasks:
-        prompt = tokenizer(render_prompt(tokenizer, entry["function"], entry["question"][0], style),
-                           add_special_tokens=False)["input_ids"]
+        prompt = episode_prompt_ids(tokenizer, entry, style)
         budget = max_episode_tokens if context_length is None else min(max_episode_tokens, context_length - len(prompt))
         for _ in range(group):
             c = Conversation(entry=entry, env=pool.open())

@@ -32,19 +32,20 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig
 
+from funcall.data.length_budget import LengthBudget, draw_fitting
 from funcall.data.multi_turn_source import multi_turn_task
 from funcall.data.tokenize import encode_prompt
 from funcall.dist import all_gather_objects, all_reduce_sum
 from funcall.envs.worker import EnvPool
 from funcall.models.lora import is_lora, without_adapters
 from funcall.trainers.build import Parts, Shape, build, load_model
+from funcall.trainers.checks import check_loop, check_model, check_optim, check_rollout, fail, number
 from funcall.trainers.ds_config import cpu_autocast, deepspeed_config
 from funcall.trainers.dynamic_sampling import informative_groups, select_groups
-from funcall.trainers.episodes import collect_episodes, episode_metrics
+from funcall.trainers.episodes import collect_episodes, episode_metrics, episode_prompt_ids
 from funcall.trainers.rl_update import PolicyModule, no_grad_logps, update
-from funcall.trainers.session import LoopSettings, RunContext, Session, log_step
+from funcall.trainers.session import LoopSettings, RunContext, Session
 from funcall.trainers.trajectory import Rewards, Trajectory, collect, logprob_gap, score
-from funcall.utils.errors import ConfigError
 from funcall.utils.instantiate import instantiate
 
 
@@ -58,6 +59,7 @@ class RLTrainer(LoopSettings):
     table_every: int = 50
     warm_start: dict | None = None
     logprob_batch_size: int = 32
+    max_prompt_length: int | None = None  # None: the model's context less rollout.max_new_tokens
     recompute_logprobs: bool = False
     dynamic_sampling: bool = False
     max_resample: int = 4
@@ -66,16 +68,52 @@ class RLTrainer(LoopSettings):
     def shape(self, group: int, world: int) -> tuple[int, int, int]:
         """(prompts per rank, rollouts per micro-batch, micro-batches per optimizer step)."""
         if self.prompts_per_step % world:
-            raise ConfigError(f"trainer.prompts_per_step={self.prompts_per_step} must divide by the {world} ranks")
+            fail(f"trainer.prompts_per_step={self.prompts_per_step} must divide by the {world} ranks")
         prompts = self.prompts_per_step // world
         rollouts = prompts * group
         if rollouts % self.mini_batches:
-            raise ConfigError(f"trainer.mini_batches={self.mini_batches} must divide the {rollouts} rollouts per rank")
+            fail(f"trainer.mini_batches={self.mini_batches} must divide the {rollouts} rollouts per rank "
+                 f"(trainer.prompts_per_step / ranks x rollout.num_generations)")
         mini = rollouts // self.mini_batches
         micro = self.micro_batch_size or mini
         if mini % micro:
-            raise ConfigError(f"trainer.micro_batch_size={micro} must divide the mini-batch of {mini} rollouts")
+            fail(f"trainer.micro_batch_size={micro} must divide the mini-batch of {mini} rollouts per rank "
+                 f"(trainer.prompts_per_step / ranks x rollout.num_generations / trainer.mini_batches)")
         return prompts, micro, mini // micro
+
+    def check(self, cfg: DictConfig, world_size: int) -> None:
+        """Every value this loop reads, before anything is loaded (`funcall.trainers.checks`)."""
+        check_loop(self)
+        check_optim(cfg.optim)
+        check_model(cfg.model)
+        check_rollout(cfg.rollout, instantiate(cfg.advantage, _key="advantage").min_group)
+        for key in ("prompts_per_step", "ppo_epochs", "mini_batches", "logprob_batch_size"):
+            number(f"trainer.{key}", getattr(self, key), low=1, integer=True)
+        number("trainer.micro_batch_size", self.micro_batch_size, low=1, integer=True, nullable=True)
+        number("trainer.max_prompt_length", self.max_prompt_length, low=1, integer=True, nullable=True)
+        number("trainer.max_resample", self.max_resample, low=0, integer=True)
+        number("trainer.table_every", self.table_every, low=0, integer=True)
+        self.shape(int(cfg.rollout.num_generations), world_size)
+        if self.precision == "bf16" and cpu_autocast("bf16"):
+            fail("trainer.precision=bf16 on a CPU (bf16 autocast) is implemented for SFT; RL on a CPU runs "
+                 "fp32 (trainer.precision=auto or fp32)")
+        if self.recompute_logprobs and instantiate(cfg.loss, _key="loss").corrects_rollout:
+            fail("loss.is_correction=tis weighs the engine's log-probs against the trainer's: it needs an "
+                 "engine that reports them (trainer.recompute_logprobs=false)")
+
+    def prompt_budget(self, context: int | None, max_new_tokens: int) -> LengthBudget:
+        """Prompt tokens a rollout may start from: ``trainer.max_prompt_length``, by default the
+        model's context less the completion budget (``rollout.max_new_tokens``)."""
+        limit = self.max_prompt_length
+        if context is not None and limit is not None and limit + max_new_tokens > context:
+            fail(f"trainer.max_prompt_length={limit} + rollout.max_new_tokens={max_new_tokens} exceeds the model's "
+                 f"context of {context} tokens")
+        if limit is None and context is not None:
+            limit = context - max_new_tokens
+            if limit < 1:
+                fail(f"rollout.max_new_tokens={max_new_tokens} leaves no room for a prompt in the model's context of {context}")
+        note = None if self.max_prompt_length else f"the model's context {context} less rollout.max_new_tokens"
+        return LengthBudget(limit, "trainer.max_prompt_length", self.overlong, what="prompt", note=note)
 
     def fit(self, cfg: DictConfig, run: RunContext) -> dict:
         dist = run.dist
@@ -88,33 +126,31 @@ class RLTrainer(LoopSettings):
         reward_fn = instantiate(cfg.reward, _key="reward")
         advantage = instantiate(cfg.advantage, _key="advantage")
         loss_fn = instantiate(cfg.loss, _key="loss")
-        if loss_fn.corrects_rollout and self.recompute_logprobs:
-            raise ConfigError("loss.is_correction=tis weighs the engine's log-probs against the trainer's: it needs an "
-                              "engine that reports them (trainer.recompute_logprobs=false)")
-        if self.precision == "bf16" and cpu_autocast("bf16"):
-            raise ConfigError("trainer.precision=bf16 on a CPU (bf16 autocast) is implemented for SFT; RL on a CPU runs "
-                              "fp32 (trainer.precision=auto or fp32)")
-        if self.max_resample < 0:
-            raise ConfigError(f"trainer.max_resample must be >= 0, got {self.max_resample}")
         temperature = float(cfg.rollout.temperature)
         shape = Shape(micro, accum, total_steps=self.max_steps * self.ppo_epochs * self.mini_batches)
         parts = build(cfg, run, self, module=lambda model: PolicyModule(model, temperature), shape=shape,
                       model_path=model_path)
+        budget = self.prompt_budget(getattr(parts.model.config, "max_position_embeddings", None),
+                                    int(cfg.rollout.max_new_tokens))
         reference = self.reference(cfg, loss_fn, model_path, parts)
         session = Session(run, self, parts)
         step = parts.start_step
-        if self.eval_at_start and step == 0:
-            session.evaluate(0)
         first_ids = None
         # multi-turn data: the episodes' environments, in one child process for the run (funcall.envs.worker)
         pool = EnvPool() if multi_turn_task(parts.train[0]) is not None else None
         try:
+            # the first step's prompts against the budget before anything is evaluated or logged: data
+            # that does not fit the model (trainer.overlong=error) stops here, the run folder unwritten
+            self.draw(step, 0, parts, dist.rank, dist.world_size, prompts_per_rank,
+                      1 + (self.max_resample if self.dynamic_sampling else 0), budget, pool)
+            if self.eval_at_start and step == 0:
+                session.evaluate(0)
             while step < self.max_steps:
                 row, ids = self.step(step, parts, session, cfg.rollout, reward_fn, advantage, loss_fn, reference,
-                                     prompts_per_rank, micro, pool)
+                                     prompts_per_rank, micro, budget, pool)
                 first_ids = first_ids or ids
                 step += 1
-                log_step(run, row, step, every=self.log_every, last=step == self.max_steps)
+                session.log_step(row, step)
                 session.after_step(step)
                 if session.out_of_time():
                     break
@@ -143,8 +179,26 @@ class RLTrainer(LoopSettings):
         return engine
 
     # -- one step -----------------------------------------------------------------------------
+    def draw(self, step: int, round_: int, parts: Parts, rank: int, world: int, prompts_per_rank: int, rounds_max: int,
+             budget: LengthBudget, pool: EnvPool | None) -> tuple[list, list[list[int]], int]:
+        """This rank's examples of a round, their prompt ids, and how many drawn prompts were over
+        ``budget`` (skipped and replaced, `funcall.data.length_budget`; never cut)."""
+        tok, style = parts.tokenizer, parts.style
+
+        def encode(i: int) -> tuple:
+            example = parts.train[i]
+            if pool is None:
+                return example, encode_prompt(tok, example, style)
+            return example, episode_prompt_ids(tok, multi_turn_task(example)[0], style)  # the episode's first prompt
+
+        idx = parts.sampler.micro_batch(step, round_, rank, world, prompts_per_rank, rounds_max)
+        pairs, skipped = draw_fitting(idx, encode, lambda pair: len(pair[1]), budget,
+                                      lambda slot, attempt: parts.sampler.stand_in(step, round_, rank, slot, attempt),
+                                      lambda i: parts.train[i].id)
+        return [e for e, _ in pairs], [p for _, p in pairs], skipped
+
     def sample(self, step: int, parts: Parts, session: Session, rollout_cfg, reward_fn, prompts_per_rank: int,
-               pool: EnvPool | None = None):
+               budget: LengthBudget, pool: EnvPool | None = None):
         """Prompts -> `Trajectory` and `Rewards` (with dynamic sampling, in collective rounds until
         every rank has its informative groups or ``max_resample`` is spent); returns them, the
         examples of their groups, the prompts, and the phase's metrics. With ``pool`` (multi-turn
@@ -152,15 +206,15 @@ class RLTrainer(LoopSettings):
         dist, tok = session.run.dist, parts.tokenizer
         group = int(rollout_cfg.num_generations)
         rounds_max = 1 + (self.max_resample if self.dynamic_sampling else 0)
-        rounds, t_rollout, t_reward = [], 0.0, 0.0
+        rounds, t_rollout, t_reward, skipped = [], 0.0, 0.0, 0
         for r in range(rounds_max):
-            idx = parts.sampler.micro_batch(step, r, dist.rank, dist.world_size, prompts_per_rank, rounds_max)
-            examples = [parts.train[i] for i in idx]
+            examples, prompts, over = self.draw(step, r, parts, dist.rank, dist.world_size, prompts_per_rank, rounds_max,
+                                                budget, pool)
+            skipped += over
             t0 = time.time()
             sampling = dict(group=group, max_new_tokens=int(rollout_cfg.max_new_tokens), top_p=float(rollout_cfg.top_p),
                             temperature=float(rollout_cfg.temperature), with_stats=not self.recompute_logprobs)
             if pool is None:
-                prompts = [encode_prompt(tok, e, parts.style)[-self.max_length:] for e in examples]
                 traj = collect(parts.rollout, tok, prompts, **sampling)
             else:
                 traj = collect_episodes(parts.rollout, tok, [multi_turn_task(e) for e in examples], pool, parts.style,
@@ -177,7 +231,7 @@ class RLTrainer(LoopSettings):
             have = sum(sum(informative_groups(rw.total, group)) for _, rw, _ in rounds)
             if all_reduce_sum([float(have < prompts_per_rank)])[0] == 0:
                 break
-        metrics = {"time/rollout_s": t_rollout, "time/reward_s": t_reward}
+        metrics = {"time/rollout_s": t_rollout, "time/reward_s": t_reward, "data/skipped_long_prompts": skipped}
         if not self.dynamic_sampling:
             return (*rounds[0], metrics)
         traj, rewards, examples, kept = select_groups(rounds, prompts_per_rank)
@@ -186,12 +240,13 @@ class RLTrainer(LoopSettings):
         return traj, rewards, examples, metrics
 
     def step(self, step: int, parts: Parts, session: Session, rollout_cfg, reward_fn, advantage, loss_fn, reference,
-             prompts_per_rank: int, micro: int, pool: EnvPool | None = None) -> tuple[dict, list[str]]:
+             prompts_per_rank: int, micro: int, budget: LengthBudget, pool: EnvPool | None = None) -> tuple[dict, list[str]]:
         """One RL step; returns its metrics and the ids of this rank's prompts."""
         dist, tok, engine = session.run.dist, parts.tokenizer, parts.engine
         group, pad = int(rollout_cfg.num_generations), tok.pad_token_id
         t0 = time.time()
-        traj, rewards, examples, row = self.sample(step, parts, session, rollout_cfg, reward_fn, prompts_per_rank, pool)
+        traj, rewards, examples, row = self.sample(step, parts, session, rollout_cfg, reward_fn, prompts_per_rank, budget,
+                                                   pool)
 
         t2 = time.time()
         # the trainer's own log-probs: when the engine gives none, when the loss corrects the

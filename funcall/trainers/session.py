@@ -1,9 +1,10 @@
 """What happens around the steps of a training loop: periodic checkpoints and evaluations, the
-per-step log line, and the end of the run (final evaluation, export, summary).
+per-step log line, and the end of the run (final evaluation, export, summary, and the closing
+line on the console: steps, time, the held-out score, what was skipped, the run folder).
 
 A loop (`funcall.trainers.sft`, `funcall.trainers.rl`) is: build its parts once
 (`funcall.trainers.build`), open a `Session` on them, then for each step do the step's work,
-``log_step`` and ``session.after_step``; at the end ``session.finish``. The session holds only
+``session.log_step`` and ``session.after_step``; at the end ``session.finish``. The session holds only
 what changes during the run (time spent evaluating, which ``trainer.max_wall_s`` does not count).
 """
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
+from omegaconf import DictConfig
 
 from funcall.dist import DistInfo, all_gather_objects, sum_over_ranks
+from funcall.logging.console import duration, log
 from funcall.logging.run_log import RunLog
 from funcall.models.lora import is_lora
 from funcall.trainers import checkpoint
@@ -41,6 +44,19 @@ class LoopSettings:
     export_adapter: bool = False  # with model.lora: also write the adapter alone to run_dir/adapter
     precision: str = "auto"  # auto | bf16 | fp32: DeepSpeed's bf16.enabled (funcall.trainers.ds_config)
     max_wall_s: float | None = None
+    overlong: str = "error"  # an example over its token budget: error | skip (funcall.data.length_budget); never cut
+
+
+class Trainer(Protocol):
+    """A training loop, the ``trainer`` group's ``_target_`` (`funcall.trainers.sft.SFTTrainer`,
+    `funcall.trainers.rl.RLTrainer`)."""
+
+    def check(self, cfg: DictConfig, world_size: int) -> None:
+        """Raise a one-line `ConfigError` for any value this loop cannot run with, before anything is
+        loaded or written (`funcall.trainers.checks`)."""
+
+    def fit(self, cfg: DictConfig, run: RunContext) -> dict:
+        """Train; return the run's summary."""
 
 
 @dataclass
@@ -69,6 +85,14 @@ class Session:
         self.eval_seconds = 0.0
         self.evaluated: dict[int, dict[str, float]] = {}  # step -> metrics of a whole evaluation at that step
         self.t_start = time.time()
+        self.skipped: dict[str, float] = {}  # data/skipped_long_* summed over the run (and ranks)
+
+    def log_step(self, row: dict[str, Any], step: int) -> None:
+        """`log_step` this step's row, keeping the run's totals of skipped examples."""
+        merged = log_step(self.run, row, step, every=self.settings.log_every, last=step == self.settings.max_steps)
+        for key, value in merged.items():
+            if key.startswith("data/skipped_long"):
+                self.skipped[key] = self.skipped.get(key, 0.0) + value
 
     def out_of_time(self) -> bool:
         """``trainer.max_wall_s`` reached (training time only; evaluations excluded)."""
@@ -135,6 +159,7 @@ class Session:
         summary = dict(run.log.last)
         summary.update(final_eval)
         summary.update(notes or {})
+        summary.update({k: int(v) for k, v in self.skipped.items()})  # run totals, not the last step's
         summary.update(steps=step, wall_s=wall_s, train_s=wall_s - self.eval_seconds,
                        world_size=run.dist.world_size, zero_stage=parts.zero_stage,
                        hf_model=str(export_dir) if s.export else None,
@@ -143,7 +168,18 @@ class Session:
         if run.progress is not None:
             run.progress.close()
         run.log.close()
+        if run.dist.is_main:
+            log.info(closing_line(summary, run.run_dir))
         return summary
+
+
+def closing_line(summary: dict[str, Any], run_dir: Path) -> str:
+    """``done: 40 steps in 5m12s, eval/ast_accuracy 0.6275; results in outputs/...`` (plus what was skipped)."""
+    scores = [f"{k} {summary[k]:.4g}" for k in ("eval/ast_accuracy", "eval/episode_pass", "eval/humaneval_pass@1")
+              if isinstance(summary.get(k), (int, float))]
+    skipped = [f"{k} {int(v)}" for k, v in summary.items() if k.startswith("data/skipped_long") and v]
+    what = ", ".join([f"{summary['steps']} steps in {duration(summary['wall_s'])}", *scores, *skipped])
+    return f"done: {what}; results in {run_dir}"
 
 
 def local_param_count(module: torch.nn.Module) -> int:
@@ -151,10 +187,11 @@ def local_param_count(module: torch.nn.Module) -> int:
     return sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in module.parameters())
 
 
-SUMMED = ("tokens/step", "data/truncated", "rollout/resampled_prompts")  # counts: summed over ranks; every other metric is averaged
+SUMMED = ("tokens/step", "data/skipped_long_prompts", "data/skipped_long_examples",
+          "rollout/resampled_prompts")  # counts: summed over ranks; every other metric is averaged
 
 
-def log_step(run: RunContext, row: dict[str, Any], step: int, every: int, last: bool) -> None:
+def log_step(run: RunContext, row: dict[str, Any], step: int, every: int, last: bool) -> dict[str, float]:
     """Average (or, for counts, sum) the step's metrics over ranks, then log them on rank 0.
     Ranks may hold different keys (a metric one rank could not compute): each is averaged over
     the ranks that hold it, and every rank makes the same collective calls."""
@@ -166,6 +203,7 @@ def log_step(run: RunContext, row: dict[str, Any], step: int, every: int, last: 
         run.progress.set_postfix({k: f"{merged[k]:.4g}" for k in ("loss", "reward/mean") if k in merged})
     if last or step % max(1, every) == 0:
         run.log.log(merged, step)
+    return merged
 
 
 def optimizer_step(engine) -> float | None:

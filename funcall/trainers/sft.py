@@ -22,6 +22,7 @@ schedule at the accumulation boundary. What differs from the obvious version:
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from funcall.data.length_budget import LengthBudget, draw_fitting
 from funcall.data.multi_turn_tokenize import encode_for_sft
 from funcall.data.packing import pack_sft
 from funcall.data.spans import IGNORE
@@ -36,9 +38,10 @@ from funcall.data.tokenize import collate_sft
 from funcall.dist import all_gather_objects, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import SpanCounts
 from funcall.trainers.build import Shape, build
+from funcall.trainers.checks import check_loop, check_model, check_optim, fail, number
 from funcall.trainers.ds_config import cpu_autocast
-from funcall.trainers.session import LoopSettings, RunContext, Session, log_step, optimizer_step
-from funcall.utils.errors import ConfigError, TrainingDiverged
+from funcall.trainers.session import LoopSettings, RunContext, Session, optimizer_step
+from funcall.utils.errors import TrainingDiverged
 from funcall.utils.instantiate import instantiate
 from funcall.utils.memory import HeapGuard
 
@@ -92,10 +95,31 @@ class SFTTrainer(LoopSettings):
     packing: bool = False
     pack_length: int | None = None
 
-    def __post_init__(self):
+    def check(self, cfg, world_size: int) -> None:
+        """Every value this loop reads, before anything is loaded (`funcall.trainers.checks`)."""
+        check_loop(self)
+        check_optim(cfg.optim)
+        check_model(cfg.model)
+        number("trainer.micro_batch_size", self.micro_batch_size, low=1, integer=True)
+        number("trainer.grad_accum", self.grad_accum, low=1, integer=True)
         if self.pack_length is not None and not 0 < self.pack_length <= self.max_length:
-            raise ConfigError(f"trainer.pack_length={self.pack_length}: must be between 1 and trainer.max_length "
-                              f"({self.max_length}), or null (the micro-batch's longest example)")
+            fail(f"trainer.pack_length={self.pack_length}: must be between 1 and trainer.max_length "
+                 f"({self.max_length}), or null (the micro-batch's longest example)")
+
+    def step_indices(self, step: int, parts, rank: int, world: int) -> list[int]:
+        """This rank's dataset indices for optimizer step ``step`` (all its micro-batches)."""
+        return [i for micro in range(self.grad_accum) for i in parts.sampler.micro_batch(
+            step, micro, rank, world, self.micro_batch_size, self.grad_accum)]
+
+    def encode_step(self, step: int, idx: list[int], parts, rank: int, budget: LengthBudget) -> tuple[list, int]:
+        """This rank's examples ``idx`` of the step, encoded whole and sorted by length, and how many
+        were over ``trainer.max_length`` (skipped and replaced by stand-ins, never cut)."""
+        tok, style = parts.tokenizer, parts.style
+        encoded, skipped = draw_fitting(idx, lambda i: encode_for_sft(tok, parts.train[i], style, sys.maxsize),
+                                        lambda e: len(e.input_ids), budget,
+                                        lambda slot, attempt: parts.sampler.stand_in(step, rank, slot, attempt),
+                                        lambda i: parts.train[i].id)
+        return sorted(encoded, key=lambda e: len(e.input_ids)), skipped
 
     def collate(self, examples: list, pad_id: int) -> dict[str, torch.Tensor]:
         """One micro-batch: packed rows (``trainer.packing``) or left-padded sequences. Packed rows
@@ -113,9 +137,12 @@ class SFTTrainer(LoopSettings):
                       shape=Shape(self.micro_batch_size, self.grad_accum, self.max_steps),
                       param_groups=loss_fn.parameter_groups())
         session = Session(run, self, parts)
-        engine, tok, style = parts.engine, parts.tokenizer, parts.style
+        engine, tok = parts.engine, parts.tokenizer
+        budget = LengthBudget(self.max_length, "trainer.max_length", self.overlong, what="example")
         dist = run.dist
         step = parts.start_step
+        # the first step's examples against trainer.max_length before anything is evaluated or logged
+        self.encode_step(step, self.step_indices(step, parts, dist.rank, dist.world_size), parts, dist.rank, budget)
         if self.eval_at_start and step == 0:
             session.evaluate(step)
         first_ids = None
@@ -125,11 +152,9 @@ class SFTTrainer(LoopSettings):
             sums, grad_norm = {}, None
             # This rank's examples for the whole step, encoded, then cut into length-sorted
             # micro-batches: each is padded only to its own longest sequence.
-            idx = [i for micro in range(self.grad_accum) for i in parts.sampler.micro_batch(
-                step, micro, dist.rank, dist.world_size, self.micro_batch_size, self.grad_accum)]
+            idx = self.step_indices(step, parts, dist.rank, dist.world_size)
             first_ids = first_ids or [parts.train[i].id for i in idx]
-            step_examples = sorted((encode_for_sft(tok, parts.train[i], style, self.max_length) for i in idx),
-                                   key=lambda e: len(e.input_ids))
+            step_examples, skipped = self.encode_step(step, idx, parts, dist.rank, budget)
             chunks = [step_examples[m * self.micro_batch_size:(m + 1) * self.micro_batch_size]
                       for m in range(self.grad_accum)]
             batches = [self.collate(chunk, tok.pad_token_id) for chunk in chunks]
@@ -154,8 +179,8 @@ class SFTTrainer(LoopSettings):
             step += 1
             row = {**sum_over_ranks(sums), "grad_norm": grad_norm, "lr": session.lr(), "time/step_s": time.time() - t0,
                    "tokens/step": sum(len(e.input_ids) for e in step_examples), "tokens/target": counts.target,
-                   "data/truncated": sum(e.truncated for e in step_examples)}
-            log_step(run, row, step, every=self.log_every, last=step == self.max_steps)
+                   "data/skipped_long_examples": skipped}
+            session.log_step(row, step)
             session.after_step(step)
             if session.out_of_time():
                 break

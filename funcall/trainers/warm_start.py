@@ -31,6 +31,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from funcall.dist import DistInfo, barrier, broadcast_object
+from funcall.logging.console import log
 from funcall.logging.run_log import RunLog
 from funcall.models.tiny import cache_root
 from funcall.trainers.ds_config import cpu_autocast, use_bf16
@@ -39,7 +40,8 @@ from funcall.utils.errors import ConfigError
 from funcall.utils.instantiate import instantiate
 
 RECIPE_VERSION = 2
-WEIGHT_KEYS = ("max_steps", "micro_batch_size", "grad_accum", "max_length", "precision", "packing", "pack_length")  # of the SFT trainer node
+WEIGHT_KEYS = ("max_steps", "micro_batch_size", "grad_accum", "max_length", "precision", "packing", "pack_length",
+               "overlong")  # of the SFT trainer node
 
 
 def sft_config(cfg: DictConfig, world_size: int = 1) -> DictConfig:
@@ -78,6 +80,15 @@ def warm_start_key(cfg: DictConfig) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def announcement(sft: DictConfig, target: Path, world_size: int) -> str:
+    """What is about to happen before the first RL step, and how to shorten or skip it."""
+    steps, batch = int(sft.trainer.max_steps), int(sft.trainer.micro_batch_size) * world_size
+    return (f"warm start: no cached SFT policy for this config, so RL first trains one: {steps} SFT steps of "
+            f"{batch} examples (trainer.warm_start.steps, .batch_size), cached in {target} for every later run "
+            f"of the same config. Shorten it with trainer.warm_start.steps=N, or skip it with model.path=DIR (your "
+            f"own SFT model) or trainer.warm_start=null (RL from the raw model, which learns nothing on the tiny default)")
+
+
 def ensure_warm_start(cfg: DictConfig, dist: DistInfo) -> Path:
     """Path of the warm-started model folder, training it (collectively) on first use."""
     root = cache_root() / "warm_start"
@@ -98,7 +109,7 @@ def ensure_warm_start(cfg: DictConfig, dist: DistInfo) -> Path:
             barrier()
             sft = sft_config(cfg, dist.world_size)
             if dist.is_main:
-                print(f"warm start: {int(sft.trainer.max_steps)} SFT steps, cached in {target}", flush=True)
+                log.info(announcement(sft, target, dist.world_size))
             run = RunContext(run_dir=build, dist=dist, log=RunLog(build, dist.is_main), config={})
             instantiate(sft.trainer, _key="trainer.warm_start.trainer").fit(sft, run)
             if dist.is_main:
