@@ -14,7 +14,8 @@ from conftest import REPO
 CONF = REPO / "conf"
 # eval/ and judge/ belong to the evaluate.yaml and prepare_data.yaml apps (tests/test_evaluate.py, test_prepare_*.py);
 # warm_start/ is composed into trainer.warm_start by conf/trainer/rl.yaml, not a root group
-GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", "eval", "judge", "warm_start"))
+GROUPS = sorted(p.name for p in CONF.iterdir()  # hydra/: Hydra's own groups, chosen with `override hydra/...`
+                if p.is_dir() and p.name not in ("experiment", "eval", "judge", "warm_start", "hydra"))
 
 
 def compose_with(overrides: list[str]):

@@ -118,4 +118,4 @@ def test_packed_rows_are_as_wide_as_the_longest_example_unless_pack_length_says(
     wide = SFTTrainer(packing=True, pack_length=512).collate(encs, tok.pad_token_id)["input_ids"]
     assert longest < wide.shape[1] <= 512 and wide.shape[0] < rows.shape[0]
     with pytest.raises(ConfigError, match="trainer.pack_length=600"):
-        SFTTrainer(packing=True, pack_length=600, max_length=512)
+        SFTTrainer(packing=True, pack_length=600, max_length=512).check_pack_length()

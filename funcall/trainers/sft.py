@@ -102,6 +102,9 @@ class SFTTrainer(LoopSettings):
         check_model(cfg.model)
         number("trainer.micro_batch_size", self.micro_batch_size, low=1, integer=True)
         number("trainer.grad_accum", self.grad_accum, low=1, integer=True)
+        self.check_pack_length()
+
+    def check_pack_length(self) -> None:
         if self.pack_length is not None and not 0 < self.pack_length <= self.max_length:
             fail(f"trainer.pack_length={self.pack_length}: must be between 1 and trainer.max_length "
                  f"({self.max_length}), or null (the micro-batch's longest example)")
