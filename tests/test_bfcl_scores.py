@@ -21,7 +21,8 @@ def test_summary_hand_computed():
     assert summary["live"] == pytest.approx((200 + 700 + 10 + 12) / (250 + 1000 + 16 + 24))
     assert summary["irrelevance"] == pytest.approx(800 / 1120)
     assert summary["overall"] == pytest.approx((summary["non_live_ast"] + summary["live"]) / 2)
-    assert summary["categories"]["simple_java"] == {"accuracy": 0.5, "n": 100}
+    assert summary["categories"]["simple_java"] == {"accuracy": 0.5, "n": 100, "not_run": 0}
+    assert summary["not_run"] == 0
 
 
 def test_missing_categories_are_left_out():
@@ -29,3 +30,13 @@ def test_missing_categories_are_left_out():
     assert summary["non_live_ast"] == pytest.approx((0.5 + 1.0) / 2)
     assert summary["live"] is None and summary["overall"] is None and summary["irrelevance"] is None
     assert summarize({})["categories"] == {}
+
+
+def test_entries_not_run_count_as_wrong_and_are_counted_apart():
+    """(correct, n, not_run): the unrun entries are in n and never in correct, so an irrelevance
+    category whose prompts all overflowed scores 0, not the 100% an empty answer would get."""
+    summary = summarize({"irrelevance": (0, 4, 4), "live_irrelevance": (3, 6, 2), "simple_python": (1, 2)})
+    assert summary["categories"]["irrelevance"] == {"accuracy": 0.0, "n": 4, "not_run": 4}
+    assert summary["categories"]["live_irrelevance"] == {"accuracy": 0.5, "n": 6, "not_run": 2}
+    assert summary["categories"]["simple_python"]["not_run"] == 0
+    assert summary["irrelevance"] == pytest.approx(3 / 10) and summary["not_run"] == 6

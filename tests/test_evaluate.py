@@ -62,13 +62,14 @@ def test_scores_follow_the_papers_formula():
     assert scores["live"] == pytest.approx(live)
     assert scores["overall"] == pytest.approx((non_live_ast + live) / 2)
     assert scores["irrelevance"] == pytest.approx(2 / 3)
-    assert scores["categories"]["live_simple"] == {"accuracy": pytest.approx(2 / 3), "n": 3}
+    assert scores["categories"]["live_simple"] == {"accuracy": pytest.approx(2 / 3), "n": 3, "not_run": 0}
     assert list(scores["categories"]) == list(counts)
     assert scores["n"] == 22 and scores["correct"] == 13
 
     table = format_table(scores).splitlines()
-    assert table[1].split() == ["simple_python", "4", "75.00"]
-    assert table[-1].split() == ["overall", "19", f"{100 * (non_live_ast + live) / 2:.2f}"]
+    assert table[0].split() == ["category", "n", "not_run", "accuracy", "%"]
+    assert table[1].split() == ["simple_python", "4", "0", "75.00"]
+    assert table[-1].split() == ["overall", "19", "0", f"{100 * (non_live_ast + live) / 2:.2f}"]
     assert [line.split()[0] for line in table[-5:]] == ["simple", "non_live_ast", "live", "irrelevance", "overall"]
     metrics = flat_metrics(scores)
     assert metrics["bfcl/overall"] == scores["overall"] and metrics["bfcl/simple_java/n"] == 2
@@ -218,13 +219,47 @@ def test_ranks_share_the_entries_and_make_the_same_calls(tokenizer):
 
 
 @needs_data
-def test_prompts_over_the_context_get_the_empty_answer(tokenizer):
+def test_prompts_over_the_context_are_not_run_and_count_as_wrong(tokenizer):
+    """An over-long prompt used to get the empty answer, which BFCL scores right in irrelevance."""
     task = BFCLEval(data_dir=str(BFCL_DATA), categories=["simple_python", "irrelevance"], limit=2, max_new_tokens=16)
     task.load()
     engine = scripted(task, tokenizer, {e.id: right_answer(e) for e in task.examples})
     rows = task.run(engine, tokenizer, ONE_RANK, context_length=16 + 10)  # no BFCL prompt is 10 tokens
-    assert engine.calls == [] and all(r["prompt_too_long"] and r["completion"] == "" for r in rows)
-    assert [r["valid"] for r in rows] == [False, False, True, True]  # no call is right only for irrelevance
+    assert engine.calls == [] and all(r["not_run"] and r["prompt_too_long"] and r["completion"] == "" for r in rows)
+    assert [r["valid"] for r in rows] == [False] * 4  # irrelevance too: nothing ran, nothing is right
+    assert {r["error_type"] for r in rows} == {"not_run:prompt_too_long"} and rows[0]["decoded"] is None
+    scores = score_rows(rows, task.categories)
+    assert scores["irrelevance"] == 0.0 and scores["categories"]["irrelevance"] == {"accuracy": 0.0, "n": 2, "not_run": 2}
+    assert scores["not_run"] == 4 and scores["format_ok"] is None  # no answer was generated to be in a format
+    assert flat_metrics(scores)["bfcl/not_run"] == 4 and flat_metrics(scores)["bfcl/irrelevance/not_run"] == 2
+
+
+@needs_data
+def test_prompts_that_fit_are_run_and_graded_the_others_are_not(tokenizer, tmp_path, caplog):
+    task = BFCLEval(data_dir=str(BFCL_DATA), categories=["simple_python", "irrelevance"], limit=4, max_new_tokens=16)
+    task.load()
+    answers = {e.id: right_answer(e) if e.category == "simple_python" else "[]" for e in task.examples}
+    unlimited = {r["id"]: r["valid"] for r in task.run(scripted(task, tokenizer, answers), tokenizer, ONE_RANK)}
+    lengths = {e.id: len(task.encode(tokenizer, e)) for e in task.examples}
+    task.max_prompt_tokens = sorted(lengths.values())[3]  # the 4 shortest (and any tie) fit
+    engine = scripted(task, tokenizer, answers)
+    rows = task.run(engine, tokenizer, ONE_RANK, context_length=100_000)  # max_prompt_tokens wins
+    over = {i for i, n in lengths.items() if n > task.max_prompt_tokens}
+    assert 0 < len(over) < 8 and sum(len(c["sizes"]) for c in engine.calls) == 8 - len(over)
+    assert {r["id"] for r in rows if r["not_run"]} == over
+    assert {r["id"]: r["valid"] for r in rows} == {i: ok and i not in over for i, ok in unlimited.items()}
+    with caplog.at_level("WARNING", logger="funcall"):
+        report = task.report(rows, tmp_path, {"model": "scripted"})
+    scores = json.loads((tmp_path / "bfcl_scores.json").read_text())
+    for c in task.categories:
+        skipped = sum(i in over for i in lengths if i.startswith(c))
+        right = sum(ok and i not in over for i, ok in unlimited.items() if i.startswith(c))
+        assert scores["categories"][c] == {"accuracy": right / 4, "n": 4, "not_run": skipped}
+        line = next(x for x in report.table.splitlines() if x.startswith(c + " "))
+        assert line.split() == [c, "4", str(skipped), f"{100 * right / 4:.2f}"]
+    assert scores["not_run"] == len(over) and scores["n"] == 8
+    assert scores["categories"]["irrelevance"]["accuracy"] == (4 - sum(i in over for i in lengths if "irr" in i)) / 4
+    assert f"{len(over)} of 8 BFCL entries were not run" in caplog.text
 
 
 def test_a_request_system_message_follows_ours(tokenizer):
@@ -305,6 +340,42 @@ def test_evaluate_tiny_model_end_to_end(tmp_path):
     assert (f"{cut} of 24 answers used the whole" in proc.stdout) == (cut > 0)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["bfcl/overall"] == scores["overall"] and summary["world_size"] == 1
+
+
+@needs_data
+def test_a_context_too_short_scores_irrelevance_0_not_100(tmp_path, tokenizer):
+    """The real app on the tiny model with a prompt limit that some irrelevance prompts fit and
+    no live_irrelevance prompt does: before, the unrun ones got the empty answer and
+    live_irrelevance scored 100% without one token generated."""
+    categories = ["irrelevance", "live_irrelevance"]
+    probe = BFCLEval(data_dir=str(BFCL_DATA), categories=categories, limit=3)
+    probe.load()
+    lengths = {e.id: len(probe.encode(tokenizer, e)) for e in probe.examples}
+    limit = sorted(n for i, n in lengths.items() if i.startswith("irrelevance"))[1]  # 2 of 3 irrelevance fit
+    over = {i for i, n in lengths.items() if n > limit}
+    assert all(i in over for i in lengths if i.startswith("live_"))  # their prompts are ~2k tokens
+    run = tmp_path / "run"
+    proc = run_train([f"eval.data_dir={BFCL_DATA}", f"eval.categories=[{','.join(categories)}]", "eval.limit=3",
+                      "eval.max_new_tokens=4", f"eval.max_prompt_tokens={limit}", "logger=none"], run,
+                     module="funcall.evaluate")
+    scores = json.loads((run / "bfcl_scores.json").read_text())
+    assert scores["categories"]["live_irrelevance"] == {"accuracy": 0.0, "n": 3, "not_run": 3}
+    skipped = sum(i in over for i in lengths if i.startswith("irrelevance"))
+    assert scores["categories"]["irrelevance"]["not_run"] == skipped == 3 - 2
+    assert scores["not_run"] == len(over) == 4 and scores["n"] == 6
+    rows = read_results(run)
+    assert {r["id"] for r in rows if r["not_run"]} == over
+    assert all(not r["valid"] and r["error_type"] == "not_run:prompt_too_long" and r["completion"] == ""
+               for r in rows if r["not_run"])
+    ran = [r for r in rows if not r["not_run"]]
+    assert scores["categories"]["irrelevance"]["accuracy"] == sum(r["valid"] for r in ran) / 3  # graded ones only
+    assert scores["irrelevance"] == sum(r["valid"] for r in ran) / 6
+    table = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] in (["category"], *[[c] for c in categories])]
+    assert table[0] == ["category", "n", "not_run", "accuracy", "%"]
+    assert table[1][:3] == ["irrelevance", "3", str(skipped)] and table[2] == ["live_irrelevance", "3", "3", "0.00"]
+    assert table[3] == ["irrelevance", "6", "4", f"{100 * scores['irrelevance']:.2f}"]  # the summary row
+    assert "4 of 6 BFCL entries were not run" in proc.stdout + proc.stderr
+    assert json.loads((run / "summary.json").read_text())["bfcl/not_run"] == 4
 
 
 def test_missing_data_dir_is_one_line_and_exit_2(tmp_path):

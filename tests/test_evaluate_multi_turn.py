@@ -50,6 +50,42 @@ def test_evaluate_multi_turn_on_the_tiny_model(tmp_path):
     assert summary["bfcl/multi_turn"] == scores["multi_turn"]
 
 
+def test_an_entry_whose_first_prompt_is_over_the_limit_is_not_run_and_wrong(tmp_path, tiny_model_dir):
+    """The two shortest first prompts fit the limit (their conversations run, and end when they
+    outgrow it: judged on what they did); the others never run: not judged, wrong, counted."""
+    from funcall.data.prompts import PromptStyle, render_prompt
+    from funcall.eval.bfcl_multi_turn import BFCLMultiTurnEval
+    from funcall.models.load import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_model_dir))
+    probe = BFCLMultiTurnEval(data_dir=installed_bfcl_data(), categories=["multi_turn_base"], limit=4,
+                              prompt=PromptStyle(answer_format="python", tool_style="compact"))
+    probe.load()
+    first = {e["id"]: len(tok(render_prompt(tok, e["function"], e["question"][0], probe.style),
+                              add_special_tokens=False)["input_ids"]) for e, _ in probe.pairs}
+    limit = sorted(first.values())[1]
+    over = {i for i, n in first.items() if n > limit}
+    run = tmp_path / "run"
+    proc = run_train(["eval=bfcl_multi_turn", "eval.limit=4", "eval.prompt.tool_style=compact",
+                      "eval.bfcl_multi_turn.categories=[multi_turn_base]", "eval.bfcl_multi_turn.max_new_tokens=8",
+                      "eval.bfcl_multi_turn.max_steps_per_turn=1", f"eval.bfcl_multi_turn.max_prompt_tokens={limit}",
+                      "logger=none"], run, module="funcall.evaluate", timeout=600)
+    rows = [json.loads(line) for line in (run / "bfcl_multi_turn_results.jsonl").read_text().splitlines()]
+    assert len(over) == 2 and {r["id"] for r in rows if r["not_run"]} == over
+    for r in rows:
+        answered = any(m["role"] == "assistant" for turn in r["turns"] for m in turn)
+        assert answered != r["not_run"]
+        if r["not_run"]:
+            assert (r["valid"], r["error_type"], r["ended_by"]) == (False, "not_run:prompt_too_long", "prompt_too_long")
+    scores = json.loads((run / "bfcl_scores.json").read_text())
+    correct = sum(r["valid"] for r in rows)
+    assert scores["categories"]["multi_turn_base"] == {"accuracy": correct / 4, "n": 4, "not_run": 2}
+    assert scores["not_run"] == 2 and scores["multi_turn"] == correct / 4
+    table = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] in (["multi_turn_base"], ["multi_turn"])]
+    assert table == [["multi_turn_base", "4", "2", f"{100 * correct / 4:.2f}"], ["multi_turn", "4", "2", f"{100 * correct / 4:.2f}"]]
+    assert "2 of 4 BFCL entries were not run" in proc.stdout + proc.stderr
+
+
 @pytest.mark.slow
 def test_single_and_multi_turn_in_one_run_share_the_scores_file(tmp_path):
     run = tmp_path / "run"

@@ -12,7 +12,12 @@
 
 Difference from BFCL: a category that was not evaluated is left out of every mean (BFCL counts it
 as 0 and displays N/A). A group with no category present is None, and so is `overall` unless both
-of its halves are present. Every number is a fraction in [0, 1].
+of its halves are present. Every accuracy is a fraction in [0, 1].
+
+Entries that were never run (a prompt longer than the model's context minus the answer budget)
+are counted in ``n`` and as wrong, never as right: an irrelevance entry left unanswered is not a
+correct abstention. Each category, and the whole, also report how many entries that was
+(``not_run``), so a score made of unrun entries cannot pass for a measured one.
 """
 
 from __future__ import annotations
@@ -42,10 +47,14 @@ def _weighted(per_category: dict[str, tuple[int, int]], names: tuple[str, ...]) 
     return sum(c for c, _ in present) / sum(n for _, n in present)
 
 
-def summarize(per_category: dict[str, tuple[int, int]]) -> dict:
-    """`{category: (correct, n)}` -> `{"categories": {name: {"accuracy", "n"}}, "non_live_ast",
-    "live", "irrelevance", "overall", "multi_turn"}`."""
-    categories = {name: {"accuracy": _accuracy(c, n), "n": n} for name, (c, n) in per_category.items()}
+def summarize(per_category: dict[str, tuple[int, ...]]) -> dict:
+    """`{category: (correct, n)}` or `(correct, n, not_run)` -> `{"categories": {name: {"accuracy",
+    "n", "not_run"}}, "simple", "non_live_ast", "live", "irrelevance", "overall", "multi_turn",
+    "not_run"}`; ``correct`` must not count the ``not_run`` entries (they are wrong)."""
+    counts = {name: (*t[:2], t[2] if len(t) > 2 else 0) for name, t in per_category.items()}
+    categories = {name: {"accuracy": _accuracy(c, n), "n": n, "not_run": skipped}
+                  for name, (c, n, skipped) in counts.items()}
+    per_category = {name: (c, n) for name, (c, n, _) in counts.items()}
 
     def accuracy(name: str) -> float | None:
         return categories[name]["accuracy"] if name in categories and categories[name]["n"] > 0 else None
@@ -62,4 +71,5 @@ def summarize(per_category: dict[str, tuple[int, int]]) -> dict:
         "irrelevance": _weighted(per_category, IRRELEVANCE),
         "overall": overall,
         "multi_turn": _unweighted([accuracy(name) for name in MULTI_TURN]),
+        "not_run": sum(skipped for _, _, skipped in counts.values()),
     }

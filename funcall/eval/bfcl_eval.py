@@ -8,9 +8,12 @@ How it differs from the obvious loop:
 * Each rank generates its share in batches sorted by prompt length (little padding), one engine
   call per batch so rank 0 can show a progress bar, every rank making the same calls, which
   ZeRO-3 needs (`funcall.eval.task.generate_in_step`).
-* A prompt longer than the model's context (minus the answer budget) is not generated: its
-  answer is the empty text, which BFCL scores as it scores a model whose context overflows
-  (wrong, except in the irrelevance categories, where no call is the right answer).
+* A prompt longer than the model's context (minus the answer budget; or ``max_prompt_tokens``)
+  is not generated and not graded: its row is ``not_run`` (``error_type``
+  ``not_run:prompt_too_long``, valid False) and it counts as wrong everywhere. BFCL would score
+  the empty answer of an overflow, which is right in the irrelevance categories (no call is the
+  right answer there): a model with too short a context would score 100% on irrelevance without
+  answering anything. The count is reported per category (`funcall.eval.bfcl_report`).
 * The answer is decoded by answer format (``decode: format``): ``python`` is BFCL's prompting
   output, ``think_answer``/``funreason`` drop the reasoning first, ``hermes``/``openai`` read
   JSON tool calls; the same functions compute the training reward (funcall.rewards.ast_match),
@@ -35,7 +38,7 @@ from funcall.data.schema import Example
 from funcall.data.tokenize import encode_prompt
 from funcall.dist import shard
 from funcall.eval.bfcl_prompt import language_notes
-from funcall.eval.bfcl_report import jsonable, write_report
+from funcall.eval.bfcl_report import NOT_RUN, jsonable, write_report
 from funcall.eval.task import Report, generate_in_step
 from funcall.utils.errors import ConfigError, DataError
 
@@ -109,7 +112,7 @@ class BFCLEval:
         prompts = [self.encode(tokenizer, self.examples[i]) for i in indices]
         limit = self.prompt_limit(context_length)
         fits = [k for k, p in enumerate(prompts) if limit is None or len(p) <= limit]
-        outputs: list[list[int]] = [[] for _ in prompts]  # an over-long prompt gets the empty answer
+        outputs: list[list[int] | None] = [None for _ in prompts]  # None: not run (over the limit)
         completions = generate_in_step(engine, [prompts[k] for k in fits], batch_size=self.batch_size,
                                        max_new_tokens=self.max_new_tokens, progress=progress)
         for k, ids in zip(fits, completions):
@@ -118,13 +121,22 @@ class BFCLEval:
             progress.update(len(prompts) - len(fits))
         rows = []
         for k, index in enumerate(indices):
-            text = tokenizer.decode(outputs[k], skip_special_tokens=True) if outputs[k] else ""
-            row = self.grade(self.examples[index], text)
-            row.update(index=index, prompt_tokens=len(prompts[k]), completion_tokens=len(outputs[k]),
-                       prompt_too_long=limit is not None and len(prompts[k]) > limit,
-                       hit_max_new_tokens=len(outputs[k]) >= self.max_new_tokens)
+            ids = outputs[k]
+            if ids is None:
+                row = self.not_run(self.examples[index], len(prompts[k]), limit)
+            else:
+                row = self.grade(self.examples[index], tokenizer.decode(ids, skip_special_tokens=True) if ids else "")
+            row.update(index=index, prompt_tokens=len(prompts[k]), completion_tokens=len(ids or []),
+                       prompt_too_long=ids is None, hit_max_new_tokens=len(ids or []) >= self.max_new_tokens)
             rows.append(row)
         return rows
+
+    @staticmethod
+    def not_run(example: Example, prompt_tokens: int, limit: int) -> dict[str, Any]:
+        """The row of an entry whose prompt was over the limit: never generated nor graded, wrong."""
+        return {"id": example.id, "category": example.category, "valid": False, "error_type": NOT_RUN,
+                "error": [f"the prompt has {prompt_tokens} tokens, over the prompt limit of {limit}"],
+                "completion": "", "decoded": None, "format_ok": False, "parse_error": None, "not_run": True}
 
     def grade(self, example: Example, text: str) -> dict[str, Any]:
         """Decode one completion as the config says and check it; never raises on model output."""
@@ -138,7 +150,8 @@ class BFCLEval:
             decoded, verdict = None, Verdict(False, "checker_exception", [f"{type(exc).__name__}: {exc}"])
         return {"id": example.id, "category": category, "valid": bool(verdict.valid),
                 "error_type": verdict.error_type, "error": jsonable(verdict.error), "completion": text,
-                "decoded": jsonable(decoded), "format_ok": bool(parsed.format_ok), "parse_error": parsed.error}
+                "decoded": jsonable(decoded), "format_ok": bool(parsed.format_ok), "parse_error": parsed.error,
+                "not_run": False}
 
     # -- scores and files -----------------------------------------------------------------------
     def report(self, rows: list[dict], run_dir: Path, meta: dict[str, Any]) -> Report:

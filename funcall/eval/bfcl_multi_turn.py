@@ -9,6 +9,11 @@ release's rules). Files: ``bfcl_scores.json`` gains the four categories and ``mu
 unweighted mean, as BFCL reports it) next to whatever single-turn categories this run scored, and
 ``bfcl_multi_turn_results.jsonl`` holds one row per entry: its turns (every message, call and
 result), the decoded output the checker saw, the verdict and how the conversation ended.
+An entry whose first prompt is over the prompt limit (``max_prompt_tokens``, or the model's
+context minus ``max_new_tokens``) never ran: its row is ``not_run`` (``error_type``
+``not_run:prompt_too_long``), it is not handed to the checker and counts as wrong, and the count
+is reported as in the single-turn task (`funcall.eval.bfcl_report`). A conversation that
+overflows later did run, and is judged on what it did, as BFCL judges it.
 """
 from __future__ import annotations
 
@@ -22,8 +27,8 @@ from funcall.data.prompts import PromptStyle
 from funcall.dist import shard
 from funcall.envs.bfcl_data import load_multi_turn
 from funcall.envs.worker import EnvPool
-from funcall.eval.bfcl_report import flat_metrics, format_table, jsonable, write_scores
-from funcall.eval.multi_turn_loop import Conversation, converse
+from funcall.eval.bfcl_report import NOT_RUN, flat_metrics, format_table, jsonable, warn_not_run, write_scores
+from funcall.eval.multi_turn_loop import Conversation, converse, never_ran
 from funcall.eval.task import Report
 from funcall.utils.atomic import write_jsonl_atomic
 from funcall.utils.errors import ConfigError
@@ -86,12 +91,15 @@ class BFCLMultiTurnEval:
             rows = []
             for i, c in zip(indices, conversations):
                 entry, truth = self.pairs[i]
-                result = check_multi_turn(entry, truth, c.output, pool.open)
+                skipped = never_ran(c)
+                result = ({"valid": False, "error_type": NOT_RUN, "error_message": "the first prompt is over the "
+                           "prompt limit: nothing was generated"} if skipped
+                          else check_multi_turn(entry, truth, c.output, pool.open))
                 rows.append({"index": i, "id": entry["id"], "category": entry["id"].rsplit("_", 1)[0],
                              "valid": bool(result["valid"]), "error_type": result["error_type"],
                              "error_message": result["error_message"], "ended_by": c.ended_by,
                              "model_output": c.output, "turns": jsonable(c.log),
-                             "prompt_too_long": c.ended_by == "prompt_too_long"})
+                             "prompt_too_long": c.ended_by == "prompt_too_long", "not_run": skipped})
                 c.env.close()
         return rows
 
@@ -108,6 +116,7 @@ class BFCLMultiTurnEval:
         for r in rows:
             ended[r["ended_by"]] = ended.get(r["ended_by"], 0) + 1
         table = format_table(scores) + "\nconversations ended: " + ", ".join(f"{k} {v}" for k, v in sorted(ended.items()))
+        warn_not_run(scores)
         return Report(metrics=flat_metrics(scores), table=table, failure_columns=FAILURE_COLUMNS, failure_rows=failures)
 
 

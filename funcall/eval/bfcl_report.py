@@ -2,19 +2,26 @@
 
 Files (written atomically: a temporary file, then a rename):
   bfcl_scores.json   `funcall.bfcl.scores.summarize` of the per-category counts
-                     (``categories``, ``simple``, ``non_live_ast``, ``live``, ``irrelevance``,
-                     ``overall``; fractions in [0, 1]) plus ``n``, ``correct``, ``format_ok``
-                     (share of answers in the asked format), ``prompt_too_long``,
-                     ``hit_max_new_tokens`` and ``run`` (model, format, limits, ranks, time).
+                     (``categories`` with ``accuracy``, ``n`` and ``not_run`` each; ``simple``,
+                     ``non_live_ast``, ``live``, ``irrelevance``, ``overall``; fractions in
+                     [0, 1]; ``not_run``: entries never run, over every category in the file)
+                     plus ``n``, ``correct``, ``format_ok`` (share of the answers that were
+                     generated that are in the asked format), ``prompt_too_long`` (entries with
+                     a prompt over the limit; in multi-turn, at any step), ``hit_max_new_tokens``
+                     and ``run`` (model, format, limits, ranks, time).
   bfcl_results.jsonl one row per entry, in data order: id, category, valid, error_type, error,
                      completion (the raw text), decoded (what the checker received), format_ok,
-                     parse_error, prompt/completion token counts.
+                     parse_error, not_run, prompt/completion token counts.
+An entry that was not run (``not_run`` true, ``error_type`` ``not_run:prompt_too_long``) was never
+graded and counts as wrong in every accuracy; the table shows a ``not_run`` column and a warning
+goes to the ``funcall`` logger (`warn_not_run`), so such a score cannot be read as measured.
 Decoded outputs are whatever the decoders built (tuples, non-string keys, parse failures);
 `jsonable` turns them into plain JSON without losing what they say.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -34,6 +41,7 @@ SUMMARY_ROWS = (  # (key in the scores, label, categories it averages)
     ("multi_turn", "multi_turn", MULTI_TURN),
 )
 FAILURE_COLUMNS = ["id", "category", "error_type", "error", "completion", "decoded"]
+NOT_RUN = "not_run:prompt_too_long"  # error_type of an entry whose prompt was over the limit
 
 
 def jsonable(value: Any) -> Any:
@@ -53,17 +61,19 @@ def jsonable(value: Any) -> Any:
 def score_rows(rows: list[dict], categories: list[str], earlier: dict[str, Any] | None = None) -> dict[str, Any]:
     """The scores file's content (without ``run``) from graded rows; ``earlier`` (the file as
     another BFCL task of this run wrote it) contributes its categories that these rows lack."""
-    counts = {c: [0, 0] for c in categories}
+    counts = {c: [0, 0, 0] for c in categories}
     for name, value in ((earlier or {}).get("categories") or {}).items():
         if name not in counts:
-            counts[name] = [round(value["accuracy"] * value["n"]), value["n"]]
+            counts[name] = [round(value["accuracy"] * value["n"]), value["n"], value.get("not_run", 0)]
     for row in rows:
-        tally = counts.setdefault(row["category"], [0, 0])
-        tally[0] += bool(row["valid"])
+        tally = counts.setdefault(row["category"], [0, 0, 0])
+        tally[0] += bool(row["valid"]) and not row.get("not_run")
         tally[1] += 1
-    scores = summarize({c: (ok, n) for c, (ok, n) in counts.items()})
+        tally[2] += bool(row.get("not_run"))
+    scores = summarize({c: tuple(t) for c, t in counts.items()})
     n = len(rows)
-    formats = [bool(r["format_ok"]) for r in rows if "format_ok" in r]  # single-turn rows have it
+    # single-turn rows have format_ok; an entry that was not run has no answer to be in a format
+    formats = [bool(r["format_ok"]) for r in rows if "format_ok" in r and not r.get("not_run")]
     scores.update(
         n=n, correct=sum(bool(r["valid"]) for r in rows),
         format_ok=sum(formats) / len(formats) if formats else None,
@@ -77,28 +87,43 @@ def _percent(value: float | None) -> str:
 
 
 def format_table(scores: dict[str, Any]) -> str:
-    """Category, n, accuracy (%), then the summary rows (n = entries they are computed from)."""
+    """Category, n, not_run, accuracy (%), then the summary rows (n and not_run = the entries
+    they are computed from, and how many of those were never run and count as wrong)."""
     categories = scores["categories"]
     width = max([len(label) for _, label, _ in SUMMARY_ROWS] + [len(c) for c in categories])
-    lines = [f"{'category':<{width}}  {'n':>6}  {'accuracy %':>10}"]
-    lines += [f"{c:<{width}}  {v['n']:>6}  {_percent(v['accuracy']):>10}" for c, v in categories.items()]
+
+    def line(label: str, n: int, not_run: int, accuracy: float | None) -> str:
+        return f"{label:<{width}}  {n:>6}  {not_run:>7}  {_percent(accuracy):>10}"
+
+    lines = [f"{'category':<{width}}  {'n':>6}  {'not_run':>7}  {'accuracy %':>10}"]
+    lines += [line(c, v["n"], v.get("not_run", 0), v["accuracy"]) for c, v in categories.items()]
     lines.append("-" * len(lines[0]))
     multi = any(c in categories for c in MULTI_TURN)
     single = any(c not in MULTI_TURN for c in categories)
     for key, label, members in SUMMARY_ROWS:
         if (key == "multi_turn" and not multi) or (key != "multi_turn" and not single):
             continue
-        n = sum(categories[c]["n"] for c in members if c in categories)
-        lines.append(f"{label:<{width}}  {n:>6}  {_percent(scores.get(key)):>10}")
+        present = [categories[c] for c in members if c in categories]
+        lines.append(line(label, sum(v["n"] for v in present), sum(v.get("not_run", 0) for v in present),
+                          scores.get(key)))
     return "\n".join(lines)
 
 
+def warn_not_run(scores: dict[str, Any]) -> str | None:
+    """The console warning (``funcall`` logger) when any entry in the scores was not run; the line."""
+    if not scores.get("not_run"):
+        return None
+    total = sum(v["n"] for v in scores["categories"].values())
+    text = (f"{scores['not_run']} of {total} BFCL entries were not run: their (first) prompt is longer than the "
+            "prompt limit (the task's max_prompt_tokens, or the model's context minus its max_new_tokens); they "
+            "count as wrong (not_run in bfcl_scores.json and in the table)")
+    logging.getLogger("funcall").warning(text)
+    return text
+
+
 def notes(scores: dict[str, Any]) -> list[str]:
-    """Warnings printed under the table: answers that were never generated or were cut."""
+    """Notes printed under the table: answers that were cut (unrun entries: `warn_not_run`)."""
     out = []
-    if scores["prompt_too_long"]:
-        out.append(f"note: {scores['prompt_too_long']} of {scores['n']} prompts exceed the prompt limit (eval.max_prompt_tokens, "
-                   "or the model's context minus eval.max_new_tokens) and were scored as empty answers")
     if scores["hit_max_new_tokens"]:
         out.append(f"note: {scores['hit_max_new_tokens']} of {scores['n']} answers used the whole eval.max_new_tokens "
                    "budget and may be cut (hit_max_new_tokens in bfcl_results.jsonl)")
@@ -106,12 +131,15 @@ def notes(scores: dict[str, Any]) -> list[str]:
 
 
 def flat_metrics(scores: dict[str, Any], prefix: str = "bfcl") -> dict[str, Any]:
-    """``bfcl/overall``, ``bfcl/live``, ..., ``bfcl/<category>`` and ``bfcl/<category>/n``."""
+    """``bfcl/overall``, ``bfcl/live``, ..., ``bfcl/not_run``, ``bfcl/<category>``,
+    ``bfcl/<category>/n`` and ``bfcl/<category>/not_run``."""
     out = {f"{prefix}/{key}": scores.get(key) for key, _, _ in SUMMARY_ROWS}
-    out.update({f"{prefix}/{key}": scores[key] for key in ("n", "format_ok", "prompt_too_long", "hit_max_new_tokens")})
+    out.update({f"{prefix}/{key}": scores[key]
+                for key in ("n", "not_run", "format_ok", "prompt_too_long", "hit_max_new_tokens")})
     for name, value in scores["categories"].items():
         out[f"{prefix}/{name}"] = value["accuracy"]
         out[f"{prefix}/{name}/n"] = value["n"]
+        out[f"{prefix}/{name}/not_run"] = value.get("not_run", 0)
     return out
 
 
@@ -139,5 +167,6 @@ def write_report(rows: list[dict], categories: list[str], run_dir: Path, meta: d
                  r["completion"], json.dumps(r["decoded"], ensure_ascii=False)]
                 for r in rows if not r["valid"]][:table_rows]
     table = "\n".join([format_table(scores), *notes(scores)])
+    warn_not_run(scores)
     return Report(metrics=flat_metrics(scores), table=table, failure_columns=FAILURE_COLUMNS,
                   failure_rows=failures)

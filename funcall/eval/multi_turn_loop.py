@@ -13,8 +13,11 @@ in flight at once; each round, every conversation that is waiting for the model 
 the chat template and the prompts go to the rollout engine in length-sorted batches
 (`funcall.eval.task.generate_in_step`); rounds go on while any rank has a conversation left, so
 every rank makes the same generation calls (ZeRO-3). A conversation whose prompt no longer fits
-the context (minus the answer budget) ends there, as an overflow ends it in BFCL. The
-environments run in the child process of a `funcall.envs.worker.EnvPool`.
+the context (minus the answer budget) ends there (``ended_by`` ``prompt_too_long``), as an
+overflow ends it in BFCL; if that was its first prompt, nothing ran at all (`never_ran`), and the
+callers count it as not run and wrong instead of handing BFCL's checker an empty conversation.
+The progress bar moves once per conversation when it ends, however it ends. The environments
+run in the child process of a `funcall.envs.worker.EnvPool`.
 """
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ def converse(engine, tokenizer, conversations: list[Conversation], style: Prompt
                             add_special_tokens=False)["input_ids"]
             if prompt_limit is not None and len(ids) > prompt_limit:
                 c.done, c.ended_by = True, "prompt_too_long"
+                if progress is not None:
+                    progress.update(1)
                 continue
             prompts.append(ids)
             waiting.append(c)
@@ -48,3 +53,8 @@ def converse(engine, tokenizer, conversations: list[Conversation], style: Prompt
             c.take(tokenizer.decode(ids, skip_special_tokens=True), style.answer_format, max_steps_per_turn)
             if progress is not None and c.done:
                 progress.update(1)
+
+
+def never_ran(c: Conversation) -> bool:
+    """The conversation ended on its first prompt (over the limit): the model answered nothing."""
+    return c.ended_by == "prompt_too_long" and not any(c.output)
