@@ -3,12 +3,20 @@
 Greedy completions for the data source's held-out examples are parsed and graded by the same
 ``ast_match`` rule the RL reward uses (required format present and the calls pass the BFCL
 checker for the example's category), so SFT and RL runs report one comparable number, plus
-``eval/ast_accuracy/<category>`` and ``eval/format_ok``. Examples are split across ranks (each
-rank gets the same count, padding with repeats that are not scored, because generation under
-ZeRO-3 is collective) and the counts are summed.
+``eval/ast_accuracy/<category>``, ``eval/format_ok`` (over the answers generated), ``eval/n`` and
+``eval/not_run``. Examples are split across ranks and the counts are summed; generation is in step
+over ranks (`funcall.eval.task.generate_in_step`: one all-gather of the prompt counts, then the
+same calls on every rank, as ZeRO-3 needs).
+
+How it differs from the obvious loop: a prompt longer than ``prompt_limit`` (the caller passes the
+model's context minus the answer budget) is not generated and not graded; it counts as wrong in
+every accuracy and in ``eval/not_run``, with a warning on the ``funcall`` logger the first time,
+so an accuracy made of unrun prompts cannot pass for a measured one. Rank 0 shows an ``eval``
+progress bar while it runs (an evaluation of hundreds of prompts takes minutes).
 """
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 from funcall.data.prompts import PromptStyle
@@ -20,48 +28,82 @@ from funcall.rewards.ast_match import AstMatchReward
 from funcall.rewards.format import FormatReward
 
 
+def eval_progress(dist: DistInfo, total: int):
+    """The ``eval`` progress bar on rank 0 (None elsewhere); the caller closes it."""
+    if not dist.is_main:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="eval", dynamic_ncols=True, leave=False)
+
+
 class HeldOutEval:
     def __init__(self, examples: list[Example], tokenizer, style: PromptStyle, dist: DistInfo,
-                 max_new_tokens: int = 128, batch_size: int = 64):
-        self.examples = examples
+                 max_new_tokens: int = 128, batch_size: int = 64, prompt_limit: int | None = None):
         self.tokenizer = tokenizer
         self.style = style
         self.dist = dist
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
+        self.prompt_limit = prompt_limit
         self.reward = AstMatchReward(answer_format=style.answer_format)
         self.format = FormatReward(answer_format=style.answer_format)
         self.categories = sorted({e.category for e in examples})
-        per_rank = -(-len(examples) // dist.world_size)
-        mine = shard(len(examples), dist.rank, dist.world_size)
-        self.scored = len(mine)
-        mine += [mine[0] if mine else 0] * (per_rank - len(mine))
-        self.mine = [examples[i] for i in mine]
+        self.mine = [examples[i] for i in shard(len(examples), dist.rank, dist.world_size)]
         self.prompts = [encode_prompt(tokenizer, e, style) for e in self.mine]
+        self.fits = [k for k, p in enumerate(self.prompts) if prompt_limit is None or len(p) <= prompt_limit]
+        self.warned = False
+
+    def generate(self, engine) -> list[str | None]:
+        """This rank's completion texts; None for a prompt over the limit (not generated)."""
+        progress = eval_progress(self.dist, len(self.prompts))
+        try:
+            outs = generate_in_step(engine, [self.prompts[k] for k in self.fits], batch_size=self.batch_size,
+                                    max_new_tokens=self.max_new_tokens, progress=progress)
+            if progress is not None:
+                progress.update(len(self.prompts) - len(self.fits))
+        finally:
+            if progress is not None:
+                progress.close()
+        texts: list[str | None] = [None] * len(self.prompts)
+        for k, text in zip(self.fits, self.tokenizer.batch_decode(outs, skip_special_tokens=True)):
+            texts[k] = text
+        return texts
 
     def __call__(self, engine) -> tuple[dict[str, float], list[dict]]:
         """Run the evaluation with a `RolloutEngine`; returns metrics and this rank's samples."""
-        outs = generate_in_step(engine, self.prompts, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
-                                sent_per_rank=len(self.prompts))
-        texts = self.tokenizer.batch_decode(outs, skip_special_tokens=True)
-        ex = self.mine[: self.scored]
-        texts = texts[: self.scored]
+        texts = self.generate(engine)
+        ran = [k for k, t in enumerate(texts) if t is not None]
+        ex = [self.mine[k] for k in ran]
         cols = dict(tools=[e.tools for e in ex], possible_answer=[e.ground_truth() for e in ex],
                     category=[e.category for e in ex])
-        correct = self.reward([None] * len(ex), texts, **cols)
-        fmt = self.format([None] * len(ex), texts, **cols)
+        graded = [texts[k] for k in ran]
+        rewards = dict(zip(ran, self.reward([None] * len(ex), graded, **cols))) if ex else {}
+        fmt = self.format([None] * len(ex), graded, **cols) if ex else []
         sums: dict[str, float] = defaultdict(float)
-        for e, r, f in zip(ex, correct, fmt):
-            sums[f"ok/{e.category}"] += float(r or 0.0)
+        for k, e in enumerate(self.mine):
+            sums[f"ok/{e.category}"] += float(rewards.get(k) or 0.0)  # not run: wrong
             sums[f"n/{e.category}"] += 1
-            sums["format"] += float(f or 0.0)
-        keys = [f"{k}/{c}" for c in self.categories for k in ("ok", "n")] + ["format"]
+        sums["format"] = sum(float(f or 0.0) for f in fmt)
+        sums["not_run"] = len(self.mine) - len(ran)
+        samples = [{"id": e.id, "category": e.category, "completion": texts[k] if texts[k] is not None else "",
+                    "reward": rewards.get(k, 0.0), "not_run": texts[k] is None} for k, e in enumerate(self.mine)]
+        return self.metrics(sums), samples
+
+    def metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        """The rank sums, summed over ranks, as ``eval/*`` metrics."""
+        keys = [f"{k}/{c}" for c in self.categories for k in ("ok", "n")] + ["format", "not_run"]
         totals = dict(zip(keys, all_reduce_sum([sums[k] for k in keys])))
         n = sum(totals[f"n/{c}"] for c in self.categories)
+        not_run = int(totals["not_run"])
         metrics = {"eval/ast_accuracy": sum(totals[f"ok/{c}"] for c in self.categories) / max(n, 1),
-                   "eval/format_ok": totals["format"] / max(n, 1), "eval/n": n}
+                   "eval/format_ok": totals["format"] / max(n - not_run, 1), "eval/n": n, "eval/not_run": not_run}
         for c in self.categories:
             metrics[f"eval/ast_accuracy/{c}"] = totals[f"ok/{c}"] / max(totals[f"n/{c}"], 1)
-        samples = [{"id": e.id, "category": e.category, "completion": t, "reward": r}
-                   for e, t, r in zip(ex, texts, correct)]
-        return metrics, samples
+        if not_run and self.dist.is_main and not self.warned:
+            self.warned = True
+            logging.getLogger("funcall").warning(
+                f"held-out evaluation: {not_run} of {int(n)} prompts are longer than the prompt limit "
+                f"({self.prompt_limit} tokens: the model's context minus trainer.eval_max_new_tokens); they are not "
+                "run and count as wrong in eval/ast_accuracy (eval/not_run)")
+        return metrics

@@ -8,10 +8,14 @@ environments in a child process), and judged by BFCL's multi-turn checker: ``eva
 is the share of tasks that pass, with ``eval/episode_pass/<category>`` (multi_turn_base,
 multi_turn_miss_param, multi_turn_miss_func), ``eval/episode_turns_pass`` (the share of checked turns that pass) and ``eval/n``.
 How it differs from running the evaluation app: it reuses the training weights through the
-run's rollout engine and the run's prompt style, and logs into the run's metrics.
+run's rollout engine and the run's prompt style, and logs into the run's metrics. As in the app, a
+task whose first prompt is over ``prompt_limit`` never ran: it is not judged, counts as failed
+(every checked turn too) and in ``eval/not_run``, with a warning on the ``funcall`` logger the
+first time. Rank 0 shows an ``eval`` progress bar (one tick per finished task).
 """
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 from funcall.bfcl.multi_turn import check_multi_turn, turn_verdicts
@@ -19,7 +23,8 @@ from funcall.data.prompts import PromptStyle
 from funcall.dist import DistInfo, all_reduce_sum, shard
 from funcall.envs.conversation import Conversation
 from funcall.envs.worker import EnvPool
-from funcall.eval.multi_turn_loop import converse
+from funcall.eval.heldout import eval_progress
+from funcall.eval.multi_turn_loop import converse, never_ran
 
 
 class MultiTurnHeldOutEval:
@@ -32,32 +37,55 @@ class MultiTurnHeldOutEval:
         self.max_steps_per_turn, self.prompt_limit, self.timeout_s = max_steps_per_turn, prompt_limit, timeout_s
         self.categories = sorted({t[1] for t in tasks})
         self.mine = [tasks[i] for i in shard(len(tasks), dist.rank, dist.world_size)]
+        self.warned = False
 
     def __call__(self, engine) -> tuple[dict[str, float], list[dict]]:
         """Play this rank's tasks with ``engine``; the metrics (summed over ranks) and its samples."""
         sums: dict[str, float] = defaultdict(float)
         samples = []
-        with EnvPool(timeout_s=self.timeout_s) as pool:
-            conversations = [Conversation(entry=entry, env=pool.open()) for _, _, entry, _ in self.mine]
-            converse(engine, self.tokenizer, conversations, self.style, batch_size=self.batch_size,
-                     max_new_tokens=self.max_new_tokens, max_steps_per_turn=self.max_steps_per_turn,
-                     prompt_limit=self.prompt_limit)
-            for (task_id, category, entry, truth), c in zip(self.mine, conversations):
-                c.env.close()
-                passed = bool(check_multi_turn(entry, truth, c.output, pool.open)["valid"])
-                turns = [v for v in turn_verdicts(entry, truth, c.output, pool.open) if v is not None]
-                sums[f"ok/{category}"] += passed
-                sums[f"n/{category}"] += 1
-                sums["turns_ok"] += sum(turns)
-                sums["turns_n"] += len(turns)
-                answers = [m["content"] for turn in c.log for m in turn if m.get("role") == "assistant"]
-                samples.append({"id": task_id, "category": category, "completion": " || ".join(answers)[-2000:],
-                                "reward": float(passed)})
-        keys = [f"{k}/{c}" for c in self.categories for k in ("ok", "n")] + ["turns_ok", "turns_n"]
+        progress = eval_progress(self.dist, len(self.mine))
+        try:
+            with EnvPool(timeout_s=self.timeout_s) as pool:
+                conversations = [Conversation(entry=entry, env=pool.open()) for _, _, entry, _ in self.mine]
+                converse(engine, self.tokenizer, conversations, self.style, batch_size=self.batch_size,
+                         max_new_tokens=self.max_new_tokens, max_steps_per_turn=self.max_steps_per_turn,
+                         prompt_limit=self.prompt_limit, progress=progress)
+                for (task_id, category, entry, truth), c in zip(self.mine, conversations):
+                    c.env.close()
+                    skipped = never_ran(c)
+                    if skipped:  # nothing ran: failed, every checked turn with it, and counted apart
+                        passed, turns = False, [False for calls in truth if calls]
+                    else:
+                        passed = bool(check_multi_turn(entry, truth, c.output, pool.open)["valid"])
+                        turns = [v for v in turn_verdicts(entry, truth, c.output, pool.open) if v is not None]
+                    sums[f"ok/{category}"] += passed
+                    sums[f"n/{category}"] += 1
+                    sums["turns_ok"] += sum(turns)
+                    sums["turns_n"] += len(turns)
+                    sums["not_run"] += skipped
+                    answers = [m["content"] for turn in c.log for m in turn if m.get("role") == "assistant"]
+                    samples.append({"id": task_id, "category": category, "completion": " || ".join(answers)[-2000:],
+                                    "reward": float(passed), "not_run": skipped})
+        finally:
+            if progress is not None:
+                progress.close()
+        return self.metrics(sums), samples
+
+    def metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        """The rank sums, summed over ranks, as ``eval/*`` metrics."""
+        keys = [f"{k}/{c}" for c in self.categories for k in ("ok", "n")] + ["turns_ok", "turns_n", "not_run"]
         totals = dict(zip(keys, all_reduce_sum([sums[k] for k in keys])))
         n = sum(totals[f"n/{c}"] for c in self.categories)
+        not_run = int(totals["not_run"])
         metrics = {"eval/episode_pass": sum(totals[f"ok/{c}"] for c in self.categories) / max(n, 1),
-                   "eval/episode_turns_pass": totals["turns_ok"] / max(totals["turns_n"], 1), "eval/n": n}
+                   "eval/episode_turns_pass": totals["turns_ok"] / max(totals["turns_n"], 1), "eval/n": n,
+                   "eval/not_run": not_run}
         for c in self.categories:
             metrics[f"eval/episode_pass/{c}"] = totals[f"ok/{c}"] / max(totals[f"n/{c}"], 1)
-        return metrics, samples
+        if not_run and self.dist.is_main and not self.warned:
+            self.warned = True
+            logging.getLogger("funcall").warning(
+                f"held-out evaluation: the first prompt of {not_run} of {int(n)} tasks is longer than the prompt "
+                f"limit ({self.prompt_limit} tokens: the model's context minus trainer.eval_max_new_tokens); they are "
+                "not run and count as failed in eval/episode_pass (eval/not_run)")
+        return metrics
