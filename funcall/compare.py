@@ -6,8 +6,11 @@ default a run kept read from its ``.hydra/`` when it did not override that key; 
 metrics, the held-out accuracy) and ``DIR/comparison.png`` (reward, held-out accuracy, think
 entropy, KL and, when present, loss and HumanEval pass@1, against step). Runs whose overrides
 differ only by ``seed`` form one group, drawn as the mean with a band from the lowest to the
-highest seed, so a sweep over seeds reads as one curve per setting. Folders of a ``-m`` sweep can
-be passed as the sweep folder itself: every sub-folder holding a metrics.jsonl is a run.
+highest seed, so a sweep over seeds reads as one curve per setting (``n`` in its label: the runs
+of that setting). The figure's one legend names every setting drawn on any panel
+(`legend_entries`), not only those of the first, and a setting keeps its colour on every panel,
+whichever settings a panel lacks. Folders of a ``-m`` sweep can be passed as the sweep folder
+itself: every sub-folder holding a metrics.jsonl is a run.
 """
 from __future__ import annotations
 
@@ -139,7 +142,19 @@ def table(runs: list[Run], keys: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot(runs: list[Run], keys: list[str], out: Path) -> None:
+def legend_entries(axes) -> tuple[list, list[str]]:
+    """Every series' handle and label over all the axes, once per label, in order of appearance:
+    a run with no point on the first metric (no held-out eval, no KL in SFT) is still named."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    return list(entries.values()), list(entries)
+
+
+def figure(runs: list[Run], keys: list[str]):
+    """The comparison figure: one panel per metric some run has, one curve per setting (seeds
+    pooled), each setting with one colour on every panel and one entry in the figure's legend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,28 +167,35 @@ def plot(runs: list[Run], keys: list[str], out: Path) -> None:
     groups = defaultdict(list)
     for r in runs:
         groups[group_label(r, keys)].append(r)
+    styles = {label: dict(color=f"C{i % 10}", linestyle=("-", "--", ":", "-.")[i // 10 % 4])
+              for i, label in enumerate(groups)}  # the same look for a setting on every panel
     for ax, (key, title) in zip(axes.flat, present):
         for label, members in groups.items():
             series = [m.series(key) for m in members if m.series(key)]
-            if not series:
-                continue
-            steps = sorted(set.intersection(*(set(s) for s in series)))
+            steps = sorted(set.intersection(*(set(s) for s in series))) if series else []
             if not steps:
                 continue
             values = [[s[t] for s in series] for t in steps]
-            mean = [statistics.mean(v) for v in values]
-            line, = ax.plot(steps, mean, marker="o" if len(steps) < 15 else None, label=f"{label} (n={len(series)})")
+            ax.plot(steps, [statistics.mean(v) for v in values], marker="o" if len(steps) < 15 else None,
+                    label=f"{label} (n={len(members)})", **styles[label])
             if len(series) > 1:
                 ax.fill_between(steps, [min(v) for v in values], [max(v) for v in values], alpha=0.2,
-                                color=line.get_color())
+                                color=styles[label]["color"])
         ax.set(title=title, xlabel="step")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(present):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = legend_entries(axes.flat)
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=1 if max(map(len, labels)) > 40 else 3, fontsize=8)
     fig.tight_layout(rect=(0, 0.04 + 0.025 * len(labels), 1, 1))
+    return fig
+
+
+def plot(runs: list[Run], keys: list[str], out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(runs, keys)
     fig.savefig(out, dpi=110)
     plt.close(fig)
 

@@ -115,3 +115,38 @@ def test_compare_shows_the_default_a_run_kept(tmp_path):
     rows = table(runs, ["loss"]).splitlines()
     assert rows[0].startswith("| run | loss= |")
     assert rows[2].startswith("| ce | ce |") and rows[3].startswith("| srml | srml |")
+
+
+def test_the_legend_names_every_run_not_only_those_of_the_first_panel(tmp_path, monkeypatch):
+    """Five settings; the first panel (training reward) has two of them: the figure's legend
+    used to list those two only. It names all five now, each in one colour on every panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from funcall.compare import distinguishing, find_runs, plot
+
+    metrics = {"a": ["loss"], "b": ["reward/mean", "kl"], "c": ["eval/ast_accuracy"], "d": ["reward/mean", "loss"],
+               "e": ["kl", "eval/ast_accuracy"]}
+    for i, (name, keys) in enumerate(metrics.items()):
+        run = tmp_path / name
+        (run / ".hydra").mkdir(parents=True)
+        (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, **{k: s / (i + 1) for k in keys}}) + "\n"
+                                                   for s in (1, 2, 3)))
+        (run / ".hydra" / "overrides.yaml").write_text(f"- optim.lr={i + 1}e-5\n- seed=1\n")
+    runs = find_runs([tmp_path / name for name in metrics])
+    figures = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))  # keep the figure to read it
+    plot(runs, distinguishing(runs), tmp_path / "comparison.png")
+    (fig,) = figures
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert sorted(labels) == [f"lr={i}e-5 (n=1)" for i in range(1, 6)]
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["lr=2e-5 (n=1)", "lr=4e-5 (n=1)"]
+    colour = {label: handle.get_color() for label, handle in zip(labels, legend.legend_handles)}
+    assert len(set(colour.values())) == 5
+    for ax in fig.axes:
+        assert all(line.get_color() == colour[line.get_label()] for line in ax.get_lines())
+    close(fig)
