@@ -211,7 +211,7 @@ def test_missing_folders_files_and_positional_calls_are_one_line_errors(tmp_path
 def test_multi_turn_sft_runs_through_hydra(tmp_path):
     run = tmp_path / "mt_sft"
     run_train(["+experiment=sft", "data=multi_turn_synthetic", "trainer.max_steps=2", "trainer.micro_batch_size=2",
-               "trainer.max_length=1024", "trainer.eval_at_start=false", "trainer.eval_every=0", "trainer.eval_size=2",
+               "trainer.max_length=1024", "trainer.overlong=skip", "trainer.eval_at_start=false", "trainer.eval_every=0", "trainer.eval_size=2",
                "trainer.eval_max_new_tokens=8", "trainer.export=false", "logger=none"], run)
     rows = [r for r in read_metrics(run) if "loss" in r]
     assert [r["step"] for r in rows] == [1, 2] and all(math.isfinite(r["loss"]) for r in rows)

@@ -29,11 +29,11 @@ MAX_DRAWS = 16  # draws for one slot before the data is judged not to fit at all
 
 class LengthBudget:
     """At most ``limit`` tokens (None: no limit) for ``what`` (e.g. "prompt"), set by ``option``
-    (``note``: how the limit was derived when the option is unset)."""
+    (``note``: how the limit was derived when the option is unset); skips are counted in ``metric``."""
 
     def __init__(self, limit: int | None, option: str, overlong: str = "error", what: str = "prompt",
-                 note: str | None = None):
-        self.limit, self.option, self.overlong, self.what = limit, option, overlong, what
+                 metric: str = "data/skipped_long_prompts", note: str | None = None):
+        self.limit, self.option, self.overlong, self.what, self.metric = limit, option, overlong, what, metric
         self.source = option if note is None else f"{option}; unset, so {note}"
         self.warned = False
 
@@ -47,7 +47,7 @@ class LengthBudget:
                             f"{self.option}, or skip such examples with trainer.overlong=skip")
         if not self.warned:
             log.warning(f"skipping examples whose {self.what} is over the budget, the first: {example_id} ({where}); "
-                        f"counted in data/skipped_long_{self.what}s (trainer.overlong=skip)")
+                        f"counted in {self.metric} (trainer.overlong=skip)")
             self.warned = True
         return False
 

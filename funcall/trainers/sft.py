@@ -141,7 +141,8 @@ class SFTTrainer(LoopSettings):
                       param_groups=loss_fn.parameter_groups())
         session = Session(run, self, parts)
         engine, tok = parts.engine, parts.tokenizer
-        budget = LengthBudget(self.max_length, "trainer.max_length", self.overlong, what="example")
+        budget = LengthBudget(self.max_length, "trainer.max_length", self.overlong, what="prompt + target",
+                              metric="data/skipped_long_examples")
         dist = run.dist
         step = parts.start_step
         # the first step's examples against trainer.max_length before anything is evaluated or logged
