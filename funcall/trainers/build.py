@@ -14,6 +14,7 @@ SFT, the policy for RL), and so is the batch shape it derives for DeepSpeed (`Sh
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,9 +139,17 @@ def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn
                           _key="rollout.engine")
     start_step, resumed = 0, False
     if settings.resume:
-        state = checkpoint.load(engine, run.run_dir, run.dist.rank)
-        if state is not None:
-            start_step, resumed = int(state["step"]), True
+        loaded = checkpoint.load(engine, run.run_dir, run.dist.rank)  # None: no checkpoint yet, a fresh start
+        if loaded is not None:
+            start_step, resumed = int(loaded.state["step"]), True
+            if run.dist.is_main:  # a resume from an older tag than the newest one loses steps: a warning
+                log = logging.getLogger("funcall")
+                for problem in loaded.skipped:
+                    log.warning("checkpoint skipped: %s", problem)
+                if loaded.warning:
+                    log.warning(loaded.warning)
+                (log.warning if loaded.skipped else log.info)(
+                    "resuming from checkpoints/%s (step %d) in %s", loaded.tag, start_step, run.run_dir)
     run.log.start(run.config, resume_step=start_step if resumed else None)
     run.bar(settings.max_steps, start_step)
     heldout = build_heldout(cfg, held_out, model, tokenizer, style, run, settings)
