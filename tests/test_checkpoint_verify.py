@@ -104,6 +104,8 @@ def test_checkpoints_without_manifests_resume_from_latest_with_a_warning(finishe
     assert "checkpoints/step_00000004" in errors[0] and "does not load" in errors[0]
 
 
+@pytest.mark.slow  # 22-70 s on 2 cores; the one-rank fall-back test is in make test
+@pytest.mark.distributed
 def test_two_ranks_skip_a_damaged_shard_together(tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",

@@ -110,13 +110,21 @@ def build_heldout(cfg: DictConfig, held_out: list[Example], model, tokenizer, st
     single-turn examples, the episode pass rate of multi-turn tasks; None without held-out data."""
     if not held_out:
         return None
-    if multi_turn_task(held_out[0]) is None:
-        return HeldOutEval(held_out, tokenizer, style, run.dist, settings.eval_max_new_tokens, settings.eval_batch_size)
     context = getattr(model.config, "max_position_embeddings", None)
+    if multi_turn_task(held_out[0]) is None:  # a prompt over the context is not run and counts as wrong (eval/not_run)
+        return HeldOutEval(held_out, tokenizer, style, run.dist, settings.eval_max_new_tokens, settings.eval_batch_size,
+                           prompt_limit=None if context is None else context - settings.eval_max_new_tokens)
     tasks = [(e.id, e.category, *multi_turn_task(e)) for e in held_out]
     return MultiTurnHeldOutEval(tasks, tokenizer, style, run.dist, settings.eval_max_new_tokens, settings.eval_batch_size,
                                 max_steps_per_turn=int(cfg.rollout.max_steps_per_turn),
                                 prompt_limit=None if context is None else context - settings.eval_max_new_tokens)
+
+
+def humaneval_limit(cfg: DictConfig, model) -> int | None:
+    """HumanEval's prompt budget during training: the model's context less its answer budget."""
+    context = getattr(model.config, "max_position_embeddings", None)
+    node = cfg.get("humaneval") or {}
+    return None if context is None else context - int(node.get("max_new_tokens", 512))
 
 
 def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn.Module], torch.nn.Module],
@@ -155,5 +163,6 @@ def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn
     heldout = build_heldout(cfg, held_out, model, tokenizer, style, run, settings)
     return Parts(engine=engine, model=model, tokenizer=tokenizer, style=style, train=train,
                  sampler=GlobalSampler(len(train), seed=int(cfg.seed)), rollout=rollout, heldout=heldout,
-                 humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir), zero_stage=zero_stage(ds),
+                 humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir, humaneval_limit(cfg, model)),
+                 zero_stage=zero_stage(ds),
                  start_step=start_step)

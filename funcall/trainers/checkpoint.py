@@ -123,7 +123,7 @@ def load(engine, run_dir: Path, rank: int) -> Loaded | None:
         if problem is None:
             return Loaded(_load_tag(engine, run_dir, tag, rank), tag, skipped)
         skipped.append(problem)
-    raise ConfigError(_none_intact(run_dir, skipped))
+    raise ConfigError(_none_intact(run_dir, skipped), every_rank=True)  # every rank reached the same verdict
 
 
 def _none_intact(run_dir: Path, problems: list[str]) -> str:
@@ -156,7 +156,8 @@ def _load_unverified(engine, run_dir: Path, rank: int, tags: list[str]) -> Loade
     tag = latest_tag(run_dir)
     if tag is None or tag not in tags:
         raise ConfigError(_none_intact(run_dir, [f"checkpoints/{t}: no manifest" for t in tags]
-                                       + [f"checkpoints/latest names {tag!r}" if tag else "no checkpoints/latest"]))
+                                       + [f"checkpoints/latest names {tag!r}" if tag else "no checkpoints/latest"]),
+                          every_rank=True)
     try:
         state = _load_tag(engine, run_dir, tag, rank)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:

@@ -134,13 +134,15 @@ class Session:
                         is_main=self.run.dist.is_main)
 
     def after_step(self, step: int) -> None:
+        """The evaluations due at ``step``, then its checkpoint: a run killed between the two
+        resumes from the step before and evaluates this one again, rather than never."""
         s = self.settings
-        if s.save_every and step % s.save_every == 0 and step < s.max_steps:
-            self.save(step)
         ast_due = bool(s.eval_every) and step % s.eval_every == 0
         humaneval_due = self.parts.humaneval is not None and self.parts.humaneval.due(step)
         if (ast_due or humaneval_due) and step < s.max_steps:
             self.evaluate(step, heldout=ast_due, humaneval=humaneval_due)
+        if s.save_every and step % s.save_every == 0 and step < s.max_steps:
+            self.save(step)
 
     def finish(self, step: int, notes: dict[str, Any] | None = None) -> dict:
         """Final evaluation, last checkpoint, HF export, ``summary.json`` (with ``notes``)."""
