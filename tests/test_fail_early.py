@@ -70,13 +70,18 @@ def test_a_bad_value_stops_at_once_with_one_line_naming_it(tmp_path, override, w
 
 
 def test_a_model_folder_without_weights_or_tokenizer_is_named(tmp_path):
-    empty = tmp_path / "empty_model"
+    """An empty folder ended in a 40-line traceback ("need sentencepiece or tiktoken")."""
+    empty, config_only = tmp_path / "empty_model", tmp_path / "config_only"
     empty.mkdir()
-    (empty / "config.json").write_text("{}")
+    config_only.mkdir()
+    (config_only / "config.json").write_text("{}")
+    train_proc = run_train([*RL, f"model.path={empty}"], tmp_path / "empty_run", check=False)
+    assert "config.json" in assert_one_line_error(train_proc, f"model.path={empty}", "weights", "tokenizer")
+    assert_nothing_written(tmp_path / "empty_run")
     for app, args in (("funcall.train", RL), ("funcall.evaluate", [f"eval.data_dir={BFCL_DATA}", "eval.limit=1"])):
         run = tmp_path / app
-        proc = run_train([*args, f"model.path={empty}"], run, module=app, check=False)
-        line = assert_one_line_error(proc, f"model.path={empty}", "weights", "tokenizer")
+        proc = run_train([*args, f"model.path={config_only}"], run, module=app, check=False)
+        line = assert_one_line_error(proc, f"model.path={config_only}", "weights", "tokenizer")
         assert "config.json" not in line.split("lacks", 1)[1]  # it has one
         assert_nothing_written(run)
 
