@@ -77,3 +77,20 @@ def test_sft_runs_on_qwen3_small_and_exports_a_model_that_loads(tmp_path, qwen3_
     from transformers import AutoConfig
 
     assert AutoConfig.from_pretrained(run / "hf_model").vocab_size == 151_936
+
+
+def test_the_think_span_is_taken_from_qwen3s_tokens(qwen3_dir):
+    """The entropy-guided bonus averages entropy over the ``<think>`` content: on Qwen3's tokens
+    (``<think>`` one added token) the span is exactly the reasoning's tokens."""
+    from transformers import AutoTokenizer
+
+    from funcall.trainers.rl_batch import span_masks
+
+    tok = AutoTokenizer.from_pretrained(qwen3_dir)
+    reasoning = "The user wants Paris; get_weather takes a city."
+    text = f"<think>{reasoning}</think><answer>[get_weather(city='Paris')]</answer>"
+    ids = tok(text, add_special_tokens=False)["input_ids"] + [tok.convert_tokens_to_ids("<|im_end|>")]
+    mask = span_masks(tok, [ids], [tok.decode(ids, skip_special_tokens=True)], len(ids))[0]
+    inside = [i for i, m in zip(ids, mask.tolist()) if m]
+    assert tok.decode(inside) == reasoning
+    assert ids[mask.nonzero()[0].item() - 1] == tok.convert_tokens_to_ids("<think>")
