@@ -20,6 +20,7 @@ the token budget, the template's whole end-of-message is added (as context, neve
 """
 from __future__ import annotations
 
+from dataclasses import astuple
 from functools import lru_cache
 
 from funcall.data.prompts import PromptStyle, chat_messages
@@ -46,7 +47,7 @@ def continuation_text(tokenizer, new_messages: list[dict], style: PromptStyle, *
     """The text after an assistant step: the rest of its end-of-message (all of it unless the step
     ended with the text ``closed_with``, its last sampled token, which the template's end-of-message
     starts with), then ``new_messages`` (tool results, a user turn) and the generation prompt."""
-    key = (style.answer_format, style.tool_style, style.system_prompt)
+    key = astuple(style)  # hashable, for the cache
     close = _close(tokenizer, key)
     after = _render(tokenizer, BASE + list(new_messages), style, True)
     at = after.rfind(MARKER)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from funcall.calls.types import KINDS, short_name
+from funcall.utils.errors import ConfigError
 
 INSTRUCTIONS = {
     "think_answer": (
@@ -48,6 +49,13 @@ class PromptStyle:
     answer_format: str = "think_answer"
     tool_style: str = "json"
     system_prompt: str | None = None
+    system_role: str = "system"  # user: the system text opens the first user message (templates without a system role)
+    tool_role: str = "tool"  # user: tool results as user messages (templates without a tool role); funcall.data.template_roles
+
+    def __post_init__(self):
+        for key, value, native in (("system_role", self.system_role, "system"), ("tool_role", self.tool_role, "tool")):
+            if value not in (native, "user"):
+                raise ConfigError(f"data.prompt.{key}={value!r}: must be {native} or user")
 
     @property
     def tools_via_template(self) -> bool:
@@ -97,14 +105,42 @@ def system_prompt(tools: list[dict], style: PromptStyle) -> str:
             f"Functions:\n{listing}\n\n{instructions}")
 
 
+def fold_roles(messages: list[dict], system_role: str = "system", tool_role: str = "tool") -> list[dict]:
+    """``messages`` with the system message and tool results turned into user messages as asked,
+    consecutive messages of one role merged (`funcall.data.template_roles`). Unchanged with the defaults."""
+    if system_role == "system" and tool_role == "tool":
+        return list(messages)
+    system = [m["content"] for m in messages if m.get("role") == "system"] if system_role == "user" else []
+    out: list[dict] = []
+    for m in messages:
+        role = m.get("role")
+        if role == "system" and system_role == "user":
+            continue
+        if role == "tool" and tool_role == "user":
+            m = {"role": "user", "content": f"Tool result:\n{m.get('content', '')}"}
+        if out and m["role"] == "user" == out[-1]["role"] and isinstance(m.get("content"), str):  # alternation
+            out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n\n{m['content']}"}
+        else:
+            out.append(dict(m))
+    if system:
+        head = "\n\n".join(system)
+        if out and out[0]["role"] == "user":
+            out[0] = {**out[0], "content": f"{head}\n\n{out[0]['content']}"}
+        else:
+            out.insert(0, {"role": "user", "content": head})
+    return out
+
+
 def chat_messages(tools: list[dict], messages: list[dict], style: PromptStyle) -> tuple[list[dict], Any]:
-    """Messages (and the ``tools=`` argument) to hand to the chat template."""
+    """Messages (and the ``tools=`` argument) to hand to the chat template, their roles folded as
+    ``style.system_role`` / ``style.tool_role`` say (`funcall.data.template_roles`)."""
     if style.tools_via_template:
-        return list(messages), [{"type": "function", "function": t} for t in tools]
+        return fold_roles(messages, style.system_role, style.tool_role), [{"type": "function", "function": t} for t in tools]
     own = [m for m in messages if m.get("role") != "system"]
     # A request's own system message follows ours in the one system turn, as BFCL does.
     extra = [m["content"] for m in messages if m.get("role") == "system" and isinstance(m.get("content"), str)]
-    return [{"role": "system", "content": "\n\n".join([system_prompt(tools, style), *extra])}] + own, None
+    msgs = [{"role": "system", "content": "\n\n".join([system_prompt(tools, style), *extra])}] + own
+    return fold_roles(msgs, style.system_role, style.tool_role), None
 
 
 def render_prompt(tokenizer, tools: list[dict], messages: list[dict], style: PromptStyle) -> str:

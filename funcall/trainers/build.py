@@ -27,6 +27,7 @@ from funcall.data.multi_turn_source import multi_turn_task
 from funcall.data.prompts import PromptStyle
 from funcall.data.sampler import GlobalSampler
 from funcall.data.schema import Example
+from funcall.data.template_roles import check_template
 from funcall.eval.forgetting import HumanEvalDuringTraining
 from funcall.eval.forgetting import build as build_humaneval
 from funcall.eval.heldout import HeldOutEval
@@ -138,6 +139,8 @@ def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn
     ds = deepspeed_config(cfg.deepspeed, micro_batch_size=shape.micro_batch_size, grad_accum=shape.grad_accum,
                           max_grad_norm=float(cfg.optim.max_grad_norm), precision=settings.precision)
     model, tokenizer = load_model(cfg, ds, model_path)
+    # a template that refuses a role the run renders: one line now, not a Jinja traceback mid-run
+    check_template(tokenizer, style, multi_turn=multi_turn_task(train[0]) is not None)
     wrapped = module(model)
     optimizer = instantiate(cfg.optim.optimizer, _key="optim.optimizer")(optimizer_groups(wrapped, param_groups or []))
     schedule = instantiate(cfg.optim.scheduler, _key="optim.scheduler")
