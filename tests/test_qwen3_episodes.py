@@ -12,7 +12,7 @@ re-rendered would train on a context the policy never saw.
 from __future__ import annotations
 
 import pytest
-from test_multi_turn_rollout import STYLE, base_task, expected_sequence, intended_texts, play, tagged
+from test_multi_turn_rollout import STYLE, ScriptedEngine, base_task, expected_sequence, intended_texts, play, tagged
 from transformers import AutoTokenizer
 
 from funcall.data.prompts import chat_messages
@@ -74,3 +74,36 @@ def test_re_rendering_the_conversation_with_qwen3s_template_gives_other_ids(tok,
     assert first_reasoning in tok.decode(ours) and first_reasoning not in tok.decode(rendered)
     think_id = tok.convert_tokens_to_ids("<think>")
     assert ours.count(think_id) > rendered.count(think_id)
+
+
+class RecordingEngine(ScriptedEngine):
+    """The scripted engine, keeping every prompt it was given."""
+
+    def __init__(self, tok, texts):
+        super().__init__(tok, texts)
+        self.prompts: list[list[int]] = []
+
+    def generate(self, prompts, **kwargs):
+        self.prompts += [list(p) for p in prompts]
+        return super().generate(prompts, **kwargs)
+
+
+def test_evaluation_continues_conversations_as_training_does(tok, episode):
+    """BFCL multi-turn evaluation (`converse`) gives the model, at every step, exactly the context
+    a training episode built for the same answers: the first prompt, the answers' ids, and the
+    template's continuations; nothing re-rendered (which on Qwen3 drops earlier reasoning)."""
+    from funcall.envs.conversation import Conversation
+    from funcall.envs.worker import EnvPool
+    from funcall.eval.multi_turn_loop import converse
+
+    entry, _, texts, traj = episode
+    engine = RecordingEngine(tok, [texts])
+    with EnvPool(timeout_s=5) as pool:
+        c = Conversation(entry=entry, env=pool.open())
+        converse(engine, tok, [c], STYLE, batch_size=4, max_new_tokens=300, max_steps_per_turn=5, prompt_limit=None)
+        c.env.close()
+    trained = traj.prompt_ids[0] + traj.completion_ids[0]
+    assert c.output == traj.episodes[0].output and len(engine.prompts) == len(texts)
+    for prompt in engine.prompts:  # every step's context is a prefix of the trained sequence
+        assert trained[:len(prompt)] == prompt
+    assert engine.prompts[-1] + tok(texts[-1], add_special_tokens=False)["input_ids"] + [engine.eot] == trained

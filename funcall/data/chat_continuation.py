@@ -24,6 +24,7 @@ from dataclasses import astuple
 from functools import lru_cache
 
 from funcall.data.prompts import PromptStyle, chat_messages
+from funcall.data.tokenize import end_of_turn
 from funcall.utils.errors import ConfigError
 
 MARKER = "XQZJ-funcall-step"  # a dummy assistant message no template rewrites
@@ -64,3 +65,10 @@ def continuation_ids(tokenizer, new_messages: list[dict], style: PromptStyle, *,
     """`continuation_text` as token ids (no special tokens added: the template's are in the text)."""
     text = continuation_text(tokenizer, new_messages, style, closed_with=closed_with)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def stop_texts(tokenizer) -> dict[int, str]:
+    """Ids that end a sampled step (EOS, the template's end-of-turn) -> their text: the
+    ``closed_with`` of `continuation_ids` when a step ends with one of them."""
+    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))} - {None, tokenizer.unk_token_id}
+    return {i: tokenizer.decode([i]) for i in ids}
