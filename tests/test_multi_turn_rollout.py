@@ -245,6 +245,9 @@ def test_only_sampled_ids_reach_the_loss_the_kl_and_the_entropy_bonus(tok):
     assert metrics["episode/turns_mean"] == len(truth)  # row 2 answers each turn without calls, and so reaches them all
     assert metrics["episode/calls_mean"] == pytest.approx((sum(map(len, truth)) + len(entry["steps"][0][0])) / 2)
     assert 0 < metrics["episode/tool_tokens_frac"] < 1
+    # every step is in the format; each turn of both rows closes with a step that calls nothing
+    assert metrics["rollout/unparseable"] == 0.0
+    assert metrics["rollout/no_call_frac"] == pytest.approx(2 * len(truth) / sum(ep.steps for ep in traj.episodes))
 
 
 def test_the_samples_of_one_prompt_do_not_share_an_environment(tok):

@@ -6,9 +6,11 @@ caller feeds the model's answers to: the first turn's user messages start it; ea
 as a ``tool`` message; an answer with no call (or one that does not decode) ends the turn, and the
 next turn's user messages are appended (on a miss_func turn, BFCL's fixed text offering the
 withheld functions' docs). More than ``max_steps_per_turn`` steps with calls in one turn end the
-conversation (BFCL's force-quit). Evaluation (`funcall.eval.multi_turn_loop`), multi-turn
-rollouts (`funcall.trainers.episodes`) and multi-turn SFT targets (`funcall.data.
-multi_turn_tokenize`) all drive this one class, so the three see the same conversations.
+conversation (BFCL's force-quit). Each answer's record in ``log`` keeps its decoded calls and its
+``parse_error`` (None when it parsed), which the ``*/unparseable`` metrics read, so no step is
+parsed twice. Evaluation (`funcall.eval.multi_turn_loop`), multi-turn rollouts
+(`funcall.trainers.episodes`) and multi-turn SFT targets (`funcall.data.multi_turn_tokenize`) all
+drive this one class, so the three see the same conversations.
 How it differs from BFCL's loop: it generates nothing itself (the caller batches generation over
 many conversations) and it never ``eval``s a call (`funcall.envs.bfcl_env`).
 """
@@ -66,7 +68,8 @@ class Conversation:
         parsed = parse_completion(text, answer_format)
         calls = call_strings(parsed.calls) if parsed.calls else []
         self.output[-1].append(calls)
-        record: dict[str, Any] = {"role": "assistant", "content": text, "calls": calls}
+        # parse_error (None when the answer parsed): the step's outcome for */unparseable (funcall.calls.parse_stats)
+        record: dict[str, Any] = {"role": "assistant", "content": text, "calls": calls, "parse_error": parsed.error}
         self.log[-1].append(record)
         if not calls:
             self.end_turn()

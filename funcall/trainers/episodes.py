@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from funcall.calls.parse_stats import parse_counts, parse_shares, step_outcomes
 from funcall.data.chat_continuation import continuation_ids
 from funcall.data.prompts import PromptStyle, render_prompt
 from funcall.data.tokenize import end_of_turn
@@ -164,7 +165,10 @@ def collect_episodes(engine: RolloutEngine, tokenizer, tasks: list[tuple[dict, l
 def episode_metrics(trajectory: Trajectory) -> dict[str, float]:
     """``episode/*`` of a multi-turn step: turns reached, calls and steps per episode, the share of
     the episodes' ids that are context (tool results, user turns, template glue), how episodes
-    ended, and ``completion/clipped_frac`` as the share of steps a token budget cut."""
+    ended, ``completion/clipped_frac`` as the share of steps a token budget cut, and
+    ``rollout/unparseable`` / ``rollout/no_call_frac`` as the shares of steps that did not parse /
+    parsed to no call (the conversation's own parse of each step, `funcall.calls.parse_stats`). All
+    on this rank: the logged row averages the ranks' shares, each rank weighing alike."""
     eps = trajectory.episodes or []
     n = max(len(eps), 1)
     total = sum(len(ids) for ids in trajectory.completion_ids)
@@ -174,6 +178,7 @@ def episode_metrics(trajectory: Trajectory) -> dict[str, float]:
            "episode/steps_mean": steps / n,
            "episode/tool_tokens_frac": 1.0 - float(trajectory.completion_mask.sum()) / max(total, 1),
            "completion/clipped_frac": sum(ep.steps_cut for ep in eps) / max(steps, 1)}
+    out.update(parse_shares(parse_counts(o for ep in eps for o in step_outcomes(ep.turns)), "rollout"))
     for how in ("completed", "force_quit", "episode_tokens", "prompt_too_long"):
         out[f"episode/ended_{how}"] = sum(ep.ended_by == how for ep in eps) / n
     return out

@@ -16,6 +16,10 @@ of typed phases (`funcall.trainers.trajectory`):
    ``trainer.mini_batches`` optimizer steps each, the loss of each mini-batch exact over its
    micro-batches and ranks.
 
+The step's row says how many completions did not parse in the run's answer format
+(``rollout/unparseable``, ``rollout/no_call_frac``: `funcall.calls.parse_stats`), and
+``trainer.unparseable_alarm`` warns when that share stays high (`funcall.trainers.parse_alarm`).
+
 How it differs from the obvious loop: the reference model is sharded with the policy's ZeRO
 stage (ZeRO-3 when the policy is) and not built at all when the loss has no KL term (nor with
 ``model.lora``: the reference is then the policy with its adapters disabled); the
@@ -26,12 +30,14 @@ rollout shape, so the config cannot disagree with the loop.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import torch
 from omegaconf import DictConfig
 
+from funcall.calls.parse_stats import parse_counts, parse_shares, text_outcome
 from funcall.data.length_budget import LengthBudget, draw_fitting
 from funcall.data.multi_turn_source import multi_turn_task
 from funcall.data.tokenize import encode_prompt
@@ -43,6 +49,7 @@ from funcall.trainers.checks import check_loop, check_model, check_optim, check_
 from funcall.trainers.ds_config import cpu_autocast, deepspeed_config
 from funcall.trainers.dynamic_sampling import informative_groups, select_groups
 from funcall.trainers.episodes import collect_episodes, episode_metrics, episode_prompt_ids
+from funcall.trainers.parse_alarm import ALARM_KEYS, UnparseableAlarm
 from funcall.trainers.rl_update import PolicyModule, no_grad_logps, update
 from funcall.trainers.session import LoopSettings, RunContext, Session
 from funcall.trainers.trajectory import Rewards, Trajectory, collect, logprob_gap, score
@@ -63,6 +70,7 @@ class RLTrainer(LoopSettings):
     recompute_logprobs: bool = False
     dynamic_sampling: bool = False
     max_resample: int = 4
+    unparseable_alarm: dict | None = None  # {steps, share}: warn when rollout/unparseable >= share for steps in a row
 
     # -- set-up -------------------------------------------------------------------------------
     def shape(self, group: int, world: int) -> tuple[int, int, int]:
@@ -93,6 +101,7 @@ class RLTrainer(LoopSettings):
         number("trainer.max_prompt_length", self.max_prompt_length, low=1, integer=True, nullable=True)
         number("trainer.max_resample", self.max_resample, low=0, integer=True)
         number("trainer.table_every", self.table_every, low=0, integer=True)
+        self.check_alarm()
         self.shape(int(cfg.rollout.num_generations), world_size)
         if self.precision == "bf16" and cpu_autocast("bf16"):
             fail("trainer.precision=bf16 on a CPU (bf16 autocast) is implemented for SFT; RL on a CPU runs "
@@ -100,6 +109,17 @@ class RLTrainer(LoopSettings):
         if self.recompute_logprobs and instantiate(cfg.loss, _key="loss").corrects_rollout:
             fail("loss.is_correction=tis weighs the engine's log-probs against the trainer's: it needs an "
                  "engine that reports them (trainer.recompute_logprobs=false)")
+
+    def check_alarm(self) -> None:
+        """``trainer.unparseable_alarm``: null, or ``steps`` >= 0 (0: off) and ``share`` in (0, 1]."""
+        alarm = self.unparseable_alarm
+        if alarm is None:
+            return
+        unknown = sorted(set(alarm) - set(ALARM_KEYS))
+        if unknown or not all(k in alarm for k in ALARM_KEYS):
+            fail(f"trainer.unparseable_alarm={dict(alarm)}: must have exactly the keys {', '.join(ALARM_KEYS)} (or be null)")
+        number("trainer.unparseable_alarm.steps", alarm["steps"], low=0, integer=True)
+        number("trainer.unparseable_alarm.share", alarm["share"], low=0, high=1, low_open=True)
 
     def prompt_budget(self, context: int | None, max_new_tokens: int) -> LengthBudget:
         """Prompt tokens a rollout may start from: ``trainer.max_prompt_length``, by default the
@@ -134,6 +154,7 @@ class RLTrainer(LoopSettings):
                                     int(cfg.rollout.max_new_tokens))
         reference = self.reference(cfg, loss_fn, model_path, parts)
         session = Session(run, self, parts)
+        alarm = UnparseableAlarm.from_config(self.unparseable_alarm, parts.style.answer_format)
         step = parts.start_step
         first_ids = None
         # multi-turn data: the episodes' environments, in one child process for the run (funcall.envs.worker)
@@ -151,6 +172,7 @@ class RLTrainer(LoopSettings):
                 first_ids = first_ids or ids
                 step += 1
                 session.log_step(row, step)
+                watch_parsing(alarm, row, step, dist.is_main)
                 session.after_step(step)
                 if session.out_of_time():
                     break
@@ -272,8 +294,8 @@ class RLTrainer(LoopSettings):
         t_update = time.time() - t3
         row.update({k: v for k, v in adv_metrics.items() if not (self.dynamic_sampling and k == "frac_zero_std_groups")})
         prompts = [traj.prompt_ids[g * group] for g in range(traj.rows // group)]
-        row.update(self.rollout_metrics(traj, rewards, prompts, int(rollout_cfg.max_new_tokens)))
-        if traj.episodes is not None:
+        row.update(self.rollout_metrics(traj, rewards, prompts, int(rollout_cfg.max_new_tokens), parts.style.answer_format))
+        if traj.episodes is not None:  # multi-turn: completion/clipped_frac over the steps, rollout/unparseable too
             row.update(episode_metrics(traj))
         row.update({"lr": session.lr(), "time/step_s": time.time() - t0, "time/logprob_s": t_logprob,
                     "time/update_s": t_update})
@@ -284,7 +306,11 @@ class RLTrainer(LoopSettings):
         return row, [e.id for e in examples]
 
     @staticmethod
-    def rollout_metrics(traj: Trajectory, rewards: Rewards, prompts: list[list[int]], budget: int) -> dict:
+    def rollout_metrics(traj: Trajectory, rewards: Rewards, prompts: list[list[int]], budget: int,
+                        answer_format: str) -> dict:
+        """The step's rollout metrics on this rank, ``rollout/unparseable`` and ``rollout/no_call_frac``
+        among them: the shares of completions that did not parse in ``answer_format`` and that parsed
+        to no call (`funcall.calls.parse_stats`; multi-turn rows: their steps, in `episode_metrics`)."""
         r = rewards.total
         lengths = traj.completion_mask.sum(1)
         answer = traj.completion_mask * (1 - traj.think_mask)
@@ -296,10 +322,23 @@ class RLTrainer(LoopSettings):
                "completion/clipped_frac": sum(len(c) >= budget for c in traj.completion_ids) / traj.rows,
                "tokens/prompt_mean": sum(len(p) for p in prompts) / len(prompts),
                "tokens/completion_mean": lengths.mean().item()}
+        if traj.episodes is None:
+            row.update(parse_shares(parse_counts(text_outcome(t, answer_format) for t in traj.texts), "rollout"))
         for name, values in rewards.components.items():
             scored = [float(v) for v in values if v is not None]
             row[f"reward/{name}"] = sum(scored) / max(len(scored), 1)
         return row
+
+
+def watch_parsing(alarm: UnparseableAlarm | None, row: dict, step: int, is_main: bool) -> None:
+    """Feed the alarm this step's ``rollout/unparseable`` averaged over ranks (the value the step's
+    row logs; collective, on every rank alike) and warn on rank 0 when a streak completes."""
+    if alarm is None:
+        return
+    total, ranks = all_reduce_sum([float(row["rollout/unparseable"]), 1.0])
+    warning = alarm.update(step, total / ranks)
+    if warning and is_main:
+        logging.getLogger("funcall").warning(warning)
 
 
 def _mean(values: torch.Tensor, mask: torch.Tensor) -> float:
