@@ -3,10 +3,12 @@
 Greedy completions for the data source's held-out examples are parsed and graded by the same
 ``ast_match`` rule the RL reward uses (required format present and the calls pass the BFCL
 checker for the example's category), so SFT and RL runs report one comparable number, plus
-``eval/ast_accuracy/<category>``, ``eval/format_ok`` (over the answers generated), ``eval/n`` and
-``eval/not_run``. Examples are split across ranks and the counts are summed; generation is in step
-over ranks (`funcall.eval.task.generate_in_step`: one all-gather of the prompt counts, then the
-same calls on every rank, as ZeRO-3 needs).
+``eval/ast_accuracy/<category>``, ``eval/n``, ``eval/not_run`` and, over the answers generated,
+``eval/format_ok`` (in the format), ``eval/unparseable`` (did not parse) and ``eval/no_call_frac``
+(parsed to no call; both as `funcall.calls.parse_stats` defines them). Examples are split across
+ranks and the counts are summed; generation is in step over ranks
+(`funcall.eval.task.generate_in_step`: one all-gather of the prompt counts, then the same calls
+on every rank, as ZeRO-3 needs).
 
 How it differs from the obvious loop: a prompt longer than ``prompt_limit`` (the caller passes the
 model's context minus the answer budget) is not generated and not graded; it counts as wrong in
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+from funcall.calls.parse_stats import NO_CALL, UNPARSEABLE, parse_counts, parse_shares, text_outcome
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
 from funcall.data.tokenize import encode_prompt
@@ -85,6 +88,8 @@ class HeldOutEval:
             sums[f"ok/{e.category}"] += float(rewards.get(k) or 0.0)  # not run: wrong
             sums[f"n/{e.category}"] += 1
         sums["format"] = sum(float(f or 0.0) for f in fmt)
+        counts = parse_counts(text_outcome(t, self.style.answer_format) for t in graded)
+        sums[UNPARSEABLE], sums[NO_CALL] = counts[UNPARSEABLE], counts[NO_CALL]
         sums["not_run"] = len(self.mine) - len(ran)
         samples = [{"id": e.id, "category": e.category, "completion": texts[k] if texts[k] is not None else "",
                     "reward": rewards.get(k, 0.0), "not_run": texts[k] is None} for k, e in enumerate(self.mine)]
@@ -92,12 +97,13 @@ class HeldOutEval:
 
     def metrics(self, sums: dict[str, float]) -> dict[str, float]:
         """The rank sums, summed over ranks, as ``eval/*`` metrics."""
-        keys = [f"{k}/{c}" for c in self.categories for k in ("ok", "n")] + ["format", "not_run"]
+        keys = [f"{k}/{c}" for c in self.categories for k in ("ok", "n")] + ["format", "not_run", UNPARSEABLE, NO_CALL]
         totals = dict(zip(keys, all_reduce_sum([sums[k] for k in keys])))
         n = sum(totals[f"n/{c}"] for c in self.categories)
         not_run = int(totals["not_run"])
         metrics = {"eval/ast_accuracy": sum(totals[f"ok/{c}"] for c in self.categories) / max(n, 1),
-                   "eval/format_ok": totals["format"] / max(n - not_run, 1), "eval/n": n, "eval/not_run": not_run}
+                   "eval/format_ok": totals["format"] / max(n - not_run, 1), "eval/n": n, "eval/not_run": not_run,
+                   **parse_shares({"n": n - not_run, UNPARSEABLE: totals[UNPARSEABLE], NO_CALL: totals[NO_CALL]}, "eval")}
         for c in self.categories:
             metrics[f"eval/ast_accuracy/{c}"] = totals[f"ok/{c}"] / max(totals[f"n/{c}"], 1)
         if not_run and self.dist.is_main and not self.warned:

@@ -6,7 +6,10 @@ task is played to its end with greedy answers, exactly as ``python -m funcall.ev
 eval=bfcl_multi_turn`` plays BFCL's entries (`funcall.eval.multi_turn_loop.converse`, the
 environments in a child process), and judged by BFCL's multi-turn checker: ``eval/episode_pass``
 is the share of tasks that pass, with ``eval/episode_pass/<category>`` (multi_turn_base,
-multi_turn_miss_param, multi_turn_miss_func), ``eval/episode_turns_pass`` (the share of checked turns that pass) and ``eval/n``.
+multi_turn_miss_param, multi_turn_miss_func), ``eval/episode_turns_pass`` (the share of checked
+turns that pass), ``eval/unparseable`` and ``eval/no_call_frac`` (the shares of the model's steps
+that did not parse / parsed to no call, read off each conversation's own parse,
+`funcall.calls.parse_stats`) and ``eval/n``.
 How it differs from running the evaluation app: it reuses the training weights through the
 run's rollout engine and the run's prompt style, and logs into the run's metrics. As in the app, a
 task whose first prompt is over ``prompt_limit`` never ran: it is not judged, counts as failed
@@ -19,6 +22,7 @@ import logging
 from collections import defaultdict
 
 from funcall.bfcl.multi_turn import check_multi_turn, turn_verdicts
+from funcall.calls.parse_stats import NO_CALL, UNPARSEABLE, parse_counts, parse_shares, step_outcomes
 from funcall.data.prompts import PromptStyle
 from funcall.dist import DistInfo, all_reduce_sum, shard
 from funcall.envs.conversation import Conversation
@@ -63,6 +67,8 @@ class MultiTurnHeldOutEval:
                     sums["turns_ok"] += sum(turns)
                     sums["turns_n"] += len(turns)
                     sums["not_run"] += skipped
+                    for key, count in parse_counts(step_outcomes(c.log)).items():  # no steps in a task not run
+                        sums[f"steps/{key}"] += count
                     answers = [m["content"] for turn in c.log for m in turn if m.get("role") == "assistant"]
                     samples.append({"id": task_id, "category": category, "completion": " || ".join(answers)[-2000:],
                                     "reward": float(passed), "not_run": skipped})
@@ -74,12 +80,14 @@ class MultiTurnHeldOutEval:
     def metrics(self, sums: dict[str, float]) -> dict[str, float]:
         """The rank sums, summed over ranks, as ``eval/*`` metrics."""
         keys = [f"{k}/{c}" for c in self.categories for k in ("ok", "n")] + ["turns_ok", "turns_n", "not_run"]
+        keys += [f"steps/{k}" for k in ("n", UNPARSEABLE, NO_CALL)]
         totals = dict(zip(keys, all_reduce_sum([sums[k] for k in keys])))
         n = sum(totals[f"n/{c}"] for c in self.categories)
         not_run = int(totals["not_run"])
         metrics = {"eval/episode_pass": sum(totals[f"ok/{c}"] for c in self.categories) / max(n, 1),
                    "eval/episode_turns_pass": totals["turns_ok"] / max(totals["turns_n"], 1), "eval/n": n,
-                   "eval/not_run": not_run}
+                   "eval/not_run": not_run,
+                   **parse_shares({k: totals[f"steps/{k}"] for k in ("n", UNPARSEABLE, NO_CALL)}, "eval")}
         for c in self.categories:
             metrics[f"eval/episode_pass/{c}"] = totals[f"ok/{c}"] / max(totals[f"n/{c}"], 1)
         if not_run and self.dist.is_main and not self.warned:
