@@ -42,8 +42,8 @@ ONE_RANK = DistInfo(rank=0, world_size=1, local_rank=0)
 def rows_for(counts: dict[str, tuple[int, int]]) -> list[dict]:
     rows = []
     for category, (correct, n) in counts.items():
-        rows += [{"id": f"{category}_{i}", "category": category, "valid": i < correct, "format_ok": i % 2 == 0}
-                 for i in range(n)]
+        rows += [{"id": f"{category}_{i}", "category": category, "valid": i < correct, "format_ok": i % 2 == 0,
+                  "parse": "calls" if i % 2 == 0 else "unparseable"} for i in range(n)]
     return rows
 
 
@@ -63,17 +63,20 @@ def test_scores_follow_the_papers_formula():
     assert scores["live"] == pytest.approx(live)
     assert scores["overall"] == pytest.approx((non_live_ast + live) / 2)
     assert scores["irrelevance"] == pytest.approx(2 / 3)
-    assert scores["categories"]["live_simple"] == {"accuracy": pytest.approx(2 / 3), "n": 3, "not_run": 0}
+    assert scores["categories"]["live_simple"] == {"accuracy": pytest.approx(2 / 3), "n": 3, "not_run": 0,
+                                                   "unparseable": pytest.approx(1 / 3)}
+    assert scores["unparseable"] == pytest.approx(8 / 22) and scores["no_call_frac"] == 0.0  # the odd rows, of all
     assert list(scores["categories"]) == list(counts)
     assert scores["n"] == 22 and scores["correct"] == 13
 
     table = format_table(scores).splitlines()
-    assert table[0].split() == ["category", "n", "not_run", "accuracy", "%"]
-    assert table[1].split() == ["simple_python", "4", "0", "75.00"]
+    assert table[0].split() == ["category", "n", "not_run", "accuracy", "%", "unparseable", "%"]
+    assert table[1].split() == ["simple_python", "4", "0", "75.00", "50.00"]
     assert table[-1].split() == ["overall", "19", "0", f"{100 * (non_live_ast + live) / 2:.2f}"]
     assert [line.split()[0] for line in table[-5:]] == ["simple", "non_live_ast", "live", "irrelevance", "overall"]
     metrics = flat_metrics(scores)
     assert metrics["bfcl/overall"] == scores["overall"] and metrics["bfcl/simple_java/n"] == 2
+    assert metrics["bfcl/unparseable"] == scores["unparseable"] and metrics["bfcl/simple_java/unparseable"] == 0.5
 
 
 def test_a_category_left_out_is_left_out_of_the_means():
@@ -230,8 +233,10 @@ def test_prompts_over_the_context_are_not_run_and_count_as_wrong(tokenizer):
     assert [r["valid"] for r in rows] == [False] * 4  # irrelevance too: nothing ran, nothing is right
     assert {r["error_type"] for r in rows} == {"not_run:prompt_too_long"} and rows[0]["decoded"] is None
     scores = score_rows(rows, task.categories)
-    assert scores["irrelevance"] == 0.0 and scores["categories"]["irrelevance"] == {"accuracy": 0.0, "n": 2, "not_run": 2}
+    assert scores["irrelevance"] == 0.0 and scores["categories"]["irrelevance"] == {"accuracy": 0.0, "n": 2, "not_run": 2,
+                                                                                     "unparseable": None}
     assert scores["not_run"] == 4 and scores["format_ok"] is None  # no answer was generated to be in a format
+    assert scores["unparseable"] is None and {r["parse"] for r in rows} == {None}  # nor one that did not parse
     assert flat_metrics(scores)["bfcl/not_run"] == 4 and flat_metrics(scores)["bfcl/irrelevance/not_run"] == 2
 
 
@@ -255,10 +260,17 @@ def test_prompts_that_fit_are_run_and_graded_the_others_are_not(tokenizer, tmp_p
     for c in task.categories:
         skipped = sum(i in over for i in lengths if i.startswith(c))
         right = sum(ok and i not in over for i, ok in unlimited.items() if i.startswith(c))
-        assert scores["categories"][c] == {"accuracy": right / 4, "n": 4, "not_run": skipped}
+        ran = [r["parse"] for r in rows if r["category"] == c and not r["not_run"]]  # unrun entries are not counted
+        unparseable = ran.count("unparseable") / len(ran) if ran else None
+        assert scores["categories"][c] == {"accuracy": right / 4, "n": 4, "not_run": skipped, "unparseable": unparseable}
         line = next(x for x in report.table.splitlines() if x.startswith(c + " "))
-        assert line.split() == [c, "4", str(skipped), f"{100 * right / 4:.2f}"]
+        assert line.split() == [c, "4", str(skipped), f"{100 * right / 4:.2f}", "n/a" if not ran else f"{100 * unparseable:.2f}"]
     assert scores["not_run"] == len(over) and scores["n"] == 8
+    # the answers that ran parsed, but for those max_new_tokens=16 cut; irrelevance's "[]" is no call
+    assert all(r["hit_max_new_tokens"] for r in rows if r["parse"] == "unparseable")
+    ran = [r for r in rows if not r["not_run"]]
+    assert scores["unparseable"] == sum(r["parse"] == "unparseable" for r in ran) / len(ran)
+    assert scores["no_call_frac"] == sum(r["category"] == "irrelevance" for r in ran) / len(ran) > 0
     assert scores["categories"]["irrelevance"]["accuracy"] == (4 - sum(i in over for i in lengths if "irr" in i)) / 4
     assert f"{len(over)} of 8 BFCL entries were not run" in caplog.text
 
@@ -391,7 +403,7 @@ def test_a_context_too_short_scores_irrelevance_0_not_100(tmp_path, tokenizer):
                       "eval.max_new_tokens=4", f"eval.max_prompt_tokens={limit}", "logger=none"], run,
                      module="funcall.evaluate")
     scores = json.loads((run / "bfcl_scores.json").read_text())
-    assert scores["categories"]["live_irrelevance"] == {"accuracy": 0.0, "n": 3, "not_run": 3}
+    assert scores["categories"]["live_irrelevance"] == {"accuracy": 0.0, "n": 3, "not_run": 3, "unparseable": None}
     skipped = sum(i in over for i in lengths if i.startswith("irrelevance"))
     assert scores["categories"]["irrelevance"]["not_run"] == skipped == 3 - 2
     assert scores["not_run"] == len(over) == 4 and scores["n"] == 6
@@ -402,9 +414,11 @@ def test_a_context_too_short_scores_irrelevance_0_not_100(tmp_path, tokenizer):
     ran = [r for r in rows if not r["not_run"]]
     assert scores["categories"]["irrelevance"]["accuracy"] == sum(r["valid"] for r in ran) / 3  # graded ones only
     assert scores["irrelevance"] == sum(r["valid"] for r in ran) / 6
+    assert scores["unparseable"] == scores["categories"]["irrelevance"]["unparseable"] == (  # over the answers that ran
+        sum(r["parse"] == "unparseable" for r in ran) / 2)
     table = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] in (["category"], *[[c] for c in categories])]
-    assert table[0] == ["category", "n", "not_run", "accuracy", "%"]
-    assert table[1][:3] == ["irrelevance", "3", str(skipped)] and table[2] == ["live_irrelevance", "3", "3", "0.00"]
+    assert table[0] == ["category", "n", "not_run", "accuracy", "%", "unparseable", "%"]
+    assert table[1][:3] == ["irrelevance", "3", str(skipped)] and table[2] == ["live_irrelevance", "3", "3", "0.00", "n/a"]
     assert table[3] == ["irrelevance", "6", "4", f"{100 * scores['irrelevance']:.2f}"]  # the summary row
     assert "4 of 6 BFCL entries were not run" in proc.stdout + proc.stderr
     assert json.loads((run / "summary.json").read_text())["bfcl/not_run"] == 4

@@ -79,10 +79,15 @@ def test_an_entry_whose_first_prompt_is_over_the_limit_is_not_run_and_wrong(tmp_
             assert (r["valid"], r["error_type"], r["ended_by"]) == (False, "not_run:prompt_too_long", "prompt_too_long")
     scores = json.loads((run / "bfcl_scores.json").read_text())
     correct = sum(r["valid"] for r in rows)
-    assert scores["categories"]["multi_turn_base"] == {"accuracy": correct / 4, "n": 4, "not_run": 2}
+    # unparseable: the share of the steps of the conversations that ran (each step records its parse_error)
+    steps = [m for r in rows for turn in r["turns"] for m in turn if m["role"] == "assistant"]
+    unparseable = sum(m["parse_error"] is not None for m in steps) / len(steps)
+    assert scores["categories"]["multi_turn_base"] == {"accuracy": correct / 4, "n": 4, "not_run": 2,
+                                                       "unparseable": pytest.approx(unparseable)}
     assert scores["not_run"] == 2 and scores["multi_turn"] == correct / 4
     table = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] in (["multi_turn_base"], ["multi_turn"])]
-    assert table == [["multi_turn_base", "4", "2", f"{100 * correct / 4:.2f}"], ["multi_turn", "4", "2", f"{100 * correct / 4:.2f}"]]
+    assert table == [["multi_turn_base", "4", "2", f"{100 * correct / 4:.2f}", f"{100 * unparseable:.2f}"],
+                     ["multi_turn", "4", "2", f"{100 * correct / 4:.2f}"]]
     assert "2 of 4 BFCL entries were not run" in proc.stdout + proc.stderr
 
 

@@ -20,6 +20,9 @@ How it differs from the obvious loop:
   so a trained format is scored the way it was rewarded. ``decode: raw`` hands the whole text to
   BFCL's prompting decoder, as BFCL itself would.
 * Grading never raises on model output: a checker error marks that entry wrong.
+* Each row says whether its answer parsed in the answer format (``parse``: ``calls``, ``no_call``
+  or ``unparseable``, `funcall.calls.parse_stats`; None when not run), whatever ``decode`` is, so
+  a score made of answers that never parsed shows as ``unparseable`` in the scores.
 Scoring is `funcall.bfcl.scores.summarize` (the papers' Non-Live AST / Live / Overall);
 files and the printed table are in `funcall.eval.bfcl_report`.
 """
@@ -32,6 +35,7 @@ from typing import Any
 from funcall.bfcl.checker import SINGLE_TURN_CATEGORIES, Verdict, check
 from funcall.bfcl.decode import decode_completion, decode_text
 from funcall.calls.formats import FORMATS, parse_completion
+from funcall.calls.parse_stats import outcome
 from funcall.data.bfcl_source import load_bfcl_examples
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
@@ -136,7 +140,7 @@ class BFCLEval:
         """The row of an entry whose prompt was over the limit: never generated nor graded, wrong."""
         return {"id": example.id, "category": example.category, "valid": False, "error_type": NOT_RUN,
                 "error": [f"the prompt has {prompt_tokens} tokens, over the prompt limit of {limit}"],
-                "completion": "", "decoded": None, "format_ok": False, "parse_error": None, "not_run": True}
+                "completion": "", "decoded": None, "format_ok": False, "parse_error": None, "parse": None, "not_run": True}
 
     def grade(self, example: Example, text: str) -> dict[str, Any]:
         """Decode one completion as the config says and check it; never raises on model output."""
@@ -151,7 +155,7 @@ class BFCLEval:
         return {"id": example.id, "category": category, "valid": bool(verdict.valid),
                 "error_type": verdict.error_type, "error": jsonable(verdict.error), "completion": text,
                 "decoded": jsonable(decoded), "format_ok": bool(parsed.format_ok), "parse_error": parsed.error,
-                "not_run": False}
+                "parse": outcome(parsed), "not_run": False}
 
     # -- scores and files -----------------------------------------------------------------------
     def report(self, rows: list[dict], run_dir: Path, meta: dict[str, Any]) -> Report:

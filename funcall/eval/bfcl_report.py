@@ -2,16 +2,19 @@
 
 Files (written atomically: a temporary file, then a rename):
   bfcl_scores.json   `funcall.bfcl.scores.summarize` of the per-category counts
-                     (``categories`` with ``accuracy``, ``n`` and ``not_run`` each; ``simple``,
-                     ``non_live_ast``, ``live``, ``irrelevance``, ``overall``; fractions in
-                     [0, 1]; ``not_run``: entries never run, over every category in the file)
-                     plus ``n``, ``correct``, ``format_ok`` (share of the answers that were
-                     generated that are in the asked format), ``prompt_too_long`` (entries with
-                     a prompt over the limit; in multi-turn, at any step), ``hit_max_new_tokens``
-                     and ``run`` (model, format, limits, ranks, time).
+                     (``categories`` with ``accuracy``, ``n``, ``not_run`` and ``unparseable``
+                     each; ``simple``, ``non_live_ast``, ``live``, ``irrelevance``, ``overall``;
+                     fractions in [0, 1]; ``not_run``: entries never run, over every category in
+                     the file) plus ``n``, ``correct``, ``format_ok`` (share of the answers that
+                     were generated that are in the asked format), ``unparseable`` and
+                     ``no_call_frac`` (shares of the answers, multi-turn: of the steps, that did
+                     not parse / parsed to no call, `unparseable_shares`), ``prompt_too_long``
+                     (entries with a prompt over the limit; in multi-turn, at any step),
+                     ``hit_max_new_tokens`` and ``run`` (model, format, limits, ranks, time).
   bfcl_results.jsonl one row per entry, in data order: id, category, valid, error_type, error,
                      completion (the raw text), decoded (what the checker received), format_ok,
-                     parse_error, not_run, prompt/completion token counts.
+                     parse_error, parse (calls | no_call | unparseable), not_run,
+                     prompt/completion token counts.
 An entry that was not run (``not_run`` true, ``error_type`` ``not_run:prompt_too_long``) was never
 graded and counts as wrong in every accuracy; the table shows a ``not_run`` column and a warning
 goes to the ``funcall`` logger (`warn_not_run`), so such a score cannot be read as measured.
@@ -28,6 +31,7 @@ from typing import Any
 
 from funcall.bfcl.scores import IRRELEVANCE, LIVE, MULTI_TURN, SIMPLE, summarize
 from funcall.calls.limits import ParseFailure
+from funcall.calls.parse_stats import NO_CALL, UNPARSEABLE, parse_counts, step_outcomes
 from funcall.eval.task import Report
 from funcall.utils.atomic import write_json_atomic, write_jsonl_atomic
 
@@ -58,6 +62,35 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def row_outcomes(row: dict) -> list[str]:
+    """The parse outcomes of a row's answers (`funcall.calls.parse_stats`): a single-turn row's
+    ``parse``, a multi-turn row's steps (its ``turns``); none for an entry that was not run."""
+    if row.get("not_run"):
+        return []
+    if "turns" in row:
+        return step_outcomes(row["turns"])
+    return [row["parse"]] if row.get("parse") else []
+
+
+def unparseable_shares(rows: list[dict], categories: dict[str, dict], earlier: dict[str, Any] | None) -> dict[str, Any]:
+    """Set each category's ``unparseable``: the share of its answers that did not parse (single-turn:
+    one answer per entry that ran; multi-turn: every step of its conversations), None with no
+    answer, the ``earlier`` file's value for a category these rows lack. Returns ``unparseable``
+    and ``no_call_frac`` over all of ``rows``' answers (None with no answer)."""
+    per: dict[str, list[str]] = {}
+    for row in rows:
+        per.setdefault(row["category"], []).extend(row_outcomes(row))
+    before = (earlier or {}).get("categories") or {}
+    for name, value in categories.items():
+        counts = parse_counts(per.get(name, []))
+        value["unparseable"] = (counts[UNPARSEABLE] / counts["n"] if counts["n"]
+                                else None if name in per else before.get(name, {}).get("unparseable"))
+    counts = parse_counts(o for outcomes in per.values() for o in outcomes)
+    if not counts["n"]:
+        return {"unparseable": None, "no_call_frac": None}
+    return {"unparseable": counts[UNPARSEABLE] / counts["n"], "no_call_frac": counts[NO_CALL] / counts["n"]}
+
+
 def score_rows(rows: list[dict], categories: list[str], earlier: dict[str, Any] | None = None) -> dict[str, Any]:
     """The scores file's content (without ``run``) from graded rows; ``earlier`` (the file as
     another BFCL task of this run wrote it) contributes its categories that these rows lack."""
@@ -78,7 +111,8 @@ def score_rows(rows: list[dict], categories: list[str], earlier: dict[str, Any] 
         n=n, correct=sum(bool(r["valid"]) for r in rows),
         format_ok=sum(formats) / len(formats) if formats else None,
         prompt_too_long=sum(bool(r.get("prompt_too_long")) for r in rows),
-        hit_max_new_tokens=sum(bool(r.get("hit_max_new_tokens")) for r in rows))
+        hit_max_new_tokens=sum(bool(r.get("hit_max_new_tokens")) for r in rows),
+        **unparseable_shares(rows, scores["categories"], earlier))
     return scores
 
 
@@ -87,16 +121,18 @@ def _percent(value: float | None) -> str:
 
 
 def format_table(scores: dict[str, Any]) -> str:
-    """Category, n, not_run, accuracy (%), then the summary rows (n and not_run = the entries
-    they are computed from, and how many of those were never run and count as wrong)."""
+    """Category, n, not_run, accuracy (%), unparseable (% of its answers), then the summary rows
+    (n and not_run = the entries they are computed from, and how many of those were never run and
+    count as wrong; the share unparseable over all answers is a note, `notes`)."""
     categories = scores["categories"]
     width = max([len(label) for _, label, _ in SUMMARY_ROWS] + [len(c) for c in categories])
 
-    def line(label: str, n: int, not_run: int, accuracy: float | None) -> str:
-        return f"{label:<{width}}  {n:>6}  {not_run:>7}  {_percent(accuracy):>10}"
+    def line(label: str, n: int, not_run: int, accuracy: float | None, unparseable: str) -> str:
+        return f"{label:<{width}}  {n:>6}  {not_run:>7}  {_percent(accuracy):>10}  {unparseable:>13}".rstrip()
 
-    lines = [f"{'category':<{width}}  {'n':>6}  {'not_run':>7}  {'accuracy %':>10}"]
-    lines += [line(c, v["n"], v.get("not_run", 0), v["accuracy"]) for c, v in categories.items()]
+    lines = [f"{'category':<{width}}  {'n':>6}  {'not_run':>7}  {'accuracy %':>10}  {'unparseable %':>13}"]
+    lines += [line(c, v["n"], v.get("not_run", 0), v["accuracy"], _percent(v.get("unparseable")))
+              for c, v in categories.items()]
     lines.append("-" * len(lines[0]))
     multi = any(c in categories for c in MULTI_TURN)
     single = any(c not in MULTI_TURN for c in categories)
@@ -105,7 +141,7 @@ def format_table(scores: dict[str, Any]) -> str:
             continue
         present = [categories[c] for c in members if c in categories]
         lines.append(line(label, sum(v["n"] for v in present), sum(v.get("not_run", 0) for v in present),
-                          scores.get(key)))
+                          scores.get(key), ""))
     return "\n".join(lines)
 
 
@@ -122,8 +158,12 @@ def warn_not_run(scores: dict[str, Any]) -> str | None:
 
 
 def notes(scores: dict[str, Any]) -> list[str]:
-    """Notes printed under the table: answers that were cut (unrun entries: `warn_not_run`)."""
+    """Notes printed under the table: the shares of answers that did not parse or parsed to no call,
+    answers that were cut (unrun entries: `warn_not_run`)."""
     out = []
+    if scores.get("unparseable") is not None:
+        out.append(f"unparseable: {_percent(scores['unparseable'])}% of the answers did not parse in the answer format, "
+                   f"{_percent(scores['no_call_frac'])}% parsed to no call (unparseable, no_call_frac in bfcl_scores.json)")
     if scores["hit_max_new_tokens"]:
         out.append(f"note: {scores['hit_max_new_tokens']} of {scores['n']} answers used the whole eval.max_new_tokens "
                    "budget and may be cut (hit_max_new_tokens in bfcl_results.jsonl)")
@@ -131,15 +171,17 @@ def notes(scores: dict[str, Any]) -> list[str]:
 
 
 def flat_metrics(scores: dict[str, Any], prefix: str = "bfcl") -> dict[str, Any]:
-    """``bfcl/overall``, ``bfcl/live``, ..., ``bfcl/not_run``, ``bfcl/<category>``,
-    ``bfcl/<category>/n`` and ``bfcl/<category>/not_run``."""
+    """``bfcl/overall``, ``bfcl/live``, ..., ``bfcl/not_run``, ``bfcl/unparseable``,
+    ``bfcl/no_call_frac``, ``bfcl/<category>``, ``bfcl/<category>/n``, ``bfcl/<category>/not_run``
+    and ``bfcl/<category>/unparseable``."""
     out = {f"{prefix}/{key}": scores.get(key) for key, _, _ in SUMMARY_ROWS}
-    out.update({f"{prefix}/{key}": scores[key]
-                for key in ("n", "not_run", "format_ok", "prompt_too_long", "hit_max_new_tokens")})
+    out.update({f"{prefix}/{key}": scores[key] for key in ("n", "not_run", "format_ok", "unparseable", "no_call_frac",
+                                                            "prompt_too_long", "hit_max_new_tokens")})
     for name, value in scores["categories"].items():
         out[f"{prefix}/{name}"] = value["accuracy"]
         out[f"{prefix}/{name}/n"] = value["n"]
         out[f"{prefix}/{name}/not_run"] = value.get("not_run", 0)
+        out[f"{prefix}/{name}/unparseable"] = value.get("unparseable")
     return out
 
 
