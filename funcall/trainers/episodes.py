@@ -30,9 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from funcall.calls.parse_stats import parse_counts, parse_shares, step_outcomes
-from funcall.data.chat_continuation import continuation_ids
+from funcall.data.chat_continuation import continuation_ids, stop_texts
 from funcall.data.prompts import PromptStyle, render_prompt
-from funcall.data.tokenize import end_of_turn
 from funcall.dist import all_gather_objects
 from funcall.envs.conversation import Conversation
 from funcall.envs.episode import EpisodeResult
@@ -73,12 +72,6 @@ class EpisodeTokens:
         c = self.conversation
         return EpisodeResult(entry=c.entry, ground_truth=self.ground_truth, output=c.output, turns=c.log,
                              ended_by=self.ended_by or c.ended_by, final_state=c.env.state(), steps_cut=self.steps_cut)
-
-
-def stop_texts(tokenizer) -> dict[int, str]:
-    """Ids that end a step (EOS, the template's end-of-turn) -> their text."""
-    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))} - {None, tokenizer.unk_token_id}
-    return {i: tokenizer.decode([i]) for i in ids}
 
 
 def take_step(ep: EpisodeTokens, step: list[int], logps: list[float] | None, entropies: list[float] | None,
