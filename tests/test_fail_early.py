@@ -213,3 +213,6 @@ def test_a_warm_start_about_to_be_built_says_so_and_how_to_skip_it(tmp_path, tin
     for words in ("2 SFT steps", str(cache / "warm_start"), "trainer.warm_start.steps=N", "model.path=DIR",
                   "trainer.warm_start=null"):
         assert words in line, line
+    # its closing line names the folder it is cached in (it is built in a temporary one, then renamed)
+    done = next(x for x in (run / "train.log").read_text().splitlines() if "done: 2 steps" in x)
+    assert "/warm_start/" in done and "/.build-" not in done and (Path(done.rsplit("results in ", 1)[1]) / "hf_model").is_dir()

@@ -68,6 +68,7 @@ class RunContext:
     log: RunLog
     config: dict[str, Any]
     progress: Any = None
+    where: Path | None = None  # the folder the closing line names, when the run is moved there after it ends
 
     def bar(self, total: int, initial: int) -> None:
         if self.dist.is_main and self.progress is None:
@@ -171,7 +172,7 @@ class Session:
             run.progress.close()
         run.log.close()
         if run.dist.is_main:
-            log.info(closing_line(summary, run.run_dir))
+            log.info(closing_line(summary, run.where or run.run_dir))
         return summary
 
 

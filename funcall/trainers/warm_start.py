@@ -112,7 +112,7 @@ def ensure_warm_start(cfg: DictConfig, dist: DistInfo) -> Path:
             sft = sft_config(cfg, dist.world_size)
             if dist.is_main:
                 log.info(announcement(sft, target, dist.world_size))
-            run = RunContext(run_dir=build, dist=dist, log=RunLog(build, dist.is_main), config={})
+            run = RunContext(run_dir=build, dist=dist, log=RunLog(build, dist.is_main), config={}, where=target)
             instantiate(sft.trainer, _key="trainer.warm_start.trainer").fit(sft, run)
             if dist.is_main:
                 build.rename(target)
