@@ -124,10 +124,12 @@ def evaluate_tasks(cfg: DictConfig, tasks: list, sizes: list[int], dist, run_dir
 
             progress = tqdm(total=len(range(0, n_entries, dist.world_size)), desc=task.name, dynamic_ncols=True)
         t_start = time.time()
-        rows = task.run(generator, tokenizer, dist, context_length=getattr(model.config, "max_position_embeddings", None),
-                        progress=progress)
-        if progress is not None:
-            progress.close()
+        try:
+            rows = task.run(generator, tokenizer, dist, progress=progress,
+                            context_length=getattr(model.config, "max_position_embeddings", None))
+        finally:
+            if progress is not None:
+                progress.close()  # so an error message starts on a line of its own
         rows = [row for part in all_gather_objects(rows) for row in part]
         if dist.is_main:
             report = task.report(rows, run_dir, {**meta, "wall_s": round(time.time() - t_start, 3)})

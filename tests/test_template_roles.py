@@ -92,3 +92,15 @@ def test_training_with_such_a_model_stops_at_once_or_runs_with_the_roles_folded(
     run = tmp_path / "folded"
     run_train([*args, "data.prompt.system_role=user", "data.prompt.tool_role=user"], run)
     assert [r["step"] for r in read_metrics(run) if "loss" in r] == [1]
+
+
+def test_evaluation_with_such_a_model_stops_with_one_line(tmp_path, tiny_model_dir):
+    model = tmp_path / "strict_model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "chat_template.jinja").write_text(STRICT)
+    proc = run_train([f"model.path={model}", "eval=bfcl_multi_turn", "eval.limit=1", "eval.prompt.answer_format=think_answer",
+                      "eval.prompt.system_role=user", "logger=none"], tmp_path / "eval", module="funcall.evaluate", check=False)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert len(errors) == 1 and str(model) in errors[0] and "refuses a tool result" in errors[0]
+    assert "eval.prompt.tool_role=user" in errors[0]

@@ -31,8 +31,9 @@ PROBES = {  # what is asked of the template -> the smallest conversation that as
 }
 
 
-def check_template(tokenizer, style, multi_turn: bool) -> None:
-    """Raise a one-line `ConfigError` if the chat template refuses a conversation the run renders."""
+def check_template(tokenizer, style, multi_turn: bool, option: str = "data.prompt") -> None:
+    """Raise a one-line `ConfigError` if the chat template refuses a conversation the run renders;
+    ``option`` is where the run's prompt keys live (``eval.prompt`` for evaluation)."""
     from jinja2 import TemplateError
 
     asks = list(PROBES) if multi_turn else list(PROBES)[:1]
@@ -43,6 +44,6 @@ def check_template(tokenizer, style, multi_turn: bool) -> None:
         except (TemplateError, ValueError, KeyError, TypeError) as exc:
             why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(
-                f"the chat template of {tokenizer.name_or_path!r} refuses {what} ({why}): set data.prompt.system_role=user "
-                f"and data.prompt.tool_role=user to fold the system prompt and tool results into user messages "
+                f"the chat template of {tokenizer.name_or_path!r} refuses {what} ({why}): set {option}.system_role=user "
+                f"and {option}.tool_role=user to fold the system prompt and tool results into user messages "
                 f"(docs/failures.md)", every_rank=True) from None

@@ -39,6 +39,7 @@ from funcall.calls.parse_stats import outcome
 from funcall.data.bfcl_source import load_bfcl_examples
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
+from funcall.data.template_roles import check_template
 from funcall.data.tokenize import encode_prompt
 from funcall.dist import shard
 from funcall.eval.bfcl_prompt import language_notes
@@ -112,6 +113,7 @@ class BFCLEval:
         return context_length - self.max_new_tokens if context_length else None
 
     def run(self, engine, tokenizer, dist, context_length: int | None = None, progress=None) -> list[dict]:
+        check_template(tokenizer, self.style, multi_turn=False, option="eval.prompt")  # a refused role: one line, not a Jinja traceback
         indices = shard(len(self.examples), dist.rank, dist.world_size)
         prompts = [self.encode(tokenizer, self.examples[i]) for i in indices]
         limit = self.prompt_limit(context_length)

@@ -24,6 +24,7 @@ from funcall.bfcl.multi_turn import check_multi_turn
 from funcall.bfcl.scores import MULTI_TURN
 from funcall.calls.formats import FORMATS
 from funcall.data.prompts import PromptStyle
+from funcall.data.template_roles import check_template
 from funcall.dist import shard
 from funcall.envs.bfcl_data import load_multi_turn
 from funcall.envs.worker import EnvPool
@@ -82,6 +83,7 @@ class BFCLMultiTurnEval:
         return context_length - self.max_new_tokens if context_length else None
 
     def run(self, engine, tokenizer, dist, context_length: int | None = None, progress=None) -> list[dict]:
+        check_template(tokenizer, self.style, multi_turn=True, option="eval.prompt")  # a refused role: one line, not a Jinja traceback
         indices = shard(len(self.pairs), dist.rank, dist.world_size)
         with EnvPool(timeout_s=self.timeout_s) as pool:
             conversations = [Conversation(entry=self.pairs[i][0], env=pool.open()) for i in indices]
