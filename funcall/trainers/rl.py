@@ -162,8 +162,9 @@ class RLTrainer(LoopSettings):
         try:
             # the first step's prompts against the budget before anything is evaluated or logged: data
             # that does not fit the model (trainer.overlong=error) stops here, the run folder unwritten
-            self.draw(step, 0, parts, dist.rank, dist.world_size, prompts_per_rank,
-                      1 + (self.max_resample if self.dynamic_sampling else 0), budget, pool)
+            if step < self.max_steps:
+                self.draw(step, 0, parts, dist.rank, dist.world_size, prompts_per_rank,
+                          1 + (self.max_resample if self.dynamic_sampling else 0), budget, pool)
             if self.eval_at_start and step == 0:
                 session.evaluate(0)
             while step < self.max_steps:

@@ -145,8 +145,8 @@ class SFTTrainer(LoopSettings):
                               metric="data/skipped_long_examples")
         dist = run.dist
         step = parts.start_step
-        # the first step's examples against trainer.max_length before anything is evaluated or logged
-        self.encode_step(step, self.step_indices(step, parts, dist.rank, dist.world_size), parts, dist.rank, budget)
+        if step < self.max_steps:  # the first step's examples against trainer.max_length before anything is evaluated or logged
+            self.encode_step(step, self.step_indices(step, parts, dist.rank, dist.world_size), parts, dist.rank, budget)
         if self.eval_at_start and step == 0:
             session.evaluate(step)
         first_ids = None
