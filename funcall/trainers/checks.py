@@ -80,11 +80,11 @@ def check_loop(settings) -> None:
     s = settings
     number("trainer.max_steps", s.max_steps, low=0, integer=True)
     number("trainer.max_length", s.max_length, low=1, integer=True)
-    for key in ("log_every", "eval_max_new_tokens", "eval_batch_size", "keep_checkpoints"):
+    for key in ("log_every", "eval_max_new_tokens", "eval_batch_size"):
         number(f"trainer.{key}", getattr(s, key), low=1, integer=True)
-    for key in ("save_every", "eval_every"):
+    for key in ("save_every", "eval_every", "keep_checkpoints"):  # 0: none / never / keep them all
         number(f"trainer.{key}", getattr(s, key), low=0, integer=True)
-    number("trainer.eval_size", s.eval_size, low=1, integer=True, nullable=True)
+    number("trainer.eval_size", s.eval_size, low=0, integer=True, nullable=True)  # 0: no held-out evaluation
     number("trainer.max_wall_s", s.max_wall_s, low=0, low_open=True, nullable=True)
     choice("trainer.precision", s.precision, ("auto", "bf16", "fp32"))
     choice("trainer.overlong", s.overlong, ("error", "skip"))
