@@ -79,7 +79,8 @@ def stopping_policy_dir(stopping_policy_run) -> Path:
 
 
 # The multi-turn counterpart: a short warm start of the multi-turn RL presets (the multi_turn_sft
-# recipe cut to 150 SFT steps of 2 packed episodes at 1024 tokens; the cache key holds the steps,
+# recipe cut to 150 SFT steps of 2 packed episodes of at most 1024 tokens: the longer ones, about 80%,
+# are skipped and replaced, never cut (funcall/data/length_budget.py); the cache key holds the steps,
 # the batch and `trainer.max_length`, so every test that uses it passes all three). It has learnt
 # the step format and the turn-closing step (greedy: `<think>The request is done.</think><answer>[]
 # </answer>` + EOS) and samples steps that end with EOS at lengths that vary; calls are still rare
