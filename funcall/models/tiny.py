@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,16 +93,21 @@ def ensure_tiny_model(spec: TinySpec | None = None, cache_dir: str | os.PathLike
     """
     spec = spec or TinySpec()
     root = Path(cache_dir) if cache_dir else cache_root() / "models"
-    target = root / spec.key()
+    return build_once(root / spec.key(), lambda out: _build(spec, out))
+
+
+def build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """``target`` (a model folder), made by ``build(tmp)`` on first use: concurrent callers wait on
+    a file lock, and the folder appears only complete (built in a temporary one, then renamed)."""
     if (target / "config.json").exists():
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{spec.key()}.lock", "w") as lock:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / "config.json").exists():
-            tmp = Path(tempfile.mkdtemp(dir=root, prefix=".build-"))
+            tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
             try:
-                _build(spec, tmp)
+                build(tmp)
                 tmp.rename(target)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
