@@ -4,8 +4,9 @@ from __future__ import annotations
 import torch
 
 from conftest import read_metrics, run_train
+from funcall.rollout.trajectory import Rewards, Trajectory, padded
 from funcall.trainers.dynamic_sampling import informative_groups, select_groups
-from funcall.trainers.trajectory import Rewards, Trajectory, logprob_gap, padded
+from funcall.trainers.scoring import logprob_gap
 
 
 def fake_round(rewards: list[float], tag: str, group: int = 2):

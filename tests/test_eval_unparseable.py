@@ -10,6 +10,7 @@ from conftest import BFCL_DATA
 from funcall.calls import render_python_calls
 from funcall.data.prompts import PromptStyle
 from funcall.dist import DistInfo
+from funcall.rollout.engine import Rollouts
 
 ONE_RANK = DistInfo(rank=0, world_size=1, local_rank=0)
 STYLE = PromptStyle(answer_format="think_answer", tool_style="compact")
@@ -34,7 +35,7 @@ class ScriptedEngine:
             self.n += 1
             out.append(self.tokenizer(self.answer(tuple(p), self.n), add_special_tokens=False)["input_ids"]
                        + [self.tokenizer.eos_token_id])
-        return out
+        return Rollouts(out)
 
 
 @pytest.mark.skipif(not BFCL_DATA.is_dir(), reason=f"no BFCL data at {BFCL_DATA}")

@@ -30,6 +30,7 @@ from funcall.eval.bfcl_prompt import language_notes
 from funcall.eval.bfcl_report import flat_metrics, format_table, score_rows
 from funcall.eval.task import generate_in_step
 from funcall.evaluate import build_tasks
+from funcall.rollout.engine import Rollouts
 from funcall.trainers.ds_config import inference_ds_config
 from funcall.utils.errors import ConfigError, DataError
 
@@ -133,7 +134,7 @@ class ScriptedEngine:
         self.calls.append({"sizes": [len(p) for p in prompts], "max_new_tokens": max_new_tokens, "greedy": greedy})
         ids = [self.tokenizer(self.answers.get(tuple(p), "no idea"), add_special_tokens=False)["input_ids"]
                for p in prompts]
-        return [i[:max_new_tokens] + [self.tokenizer.eos_token_id] for i in ids]
+        return Rollouts([i[:max_new_tokens] + [self.tokenizer.eos_token_id] for i in ids])
 
 
 @pytest.fixture(scope="module")

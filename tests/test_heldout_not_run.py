@@ -17,6 +17,7 @@ from funcall.data.prompts import PromptStyle, render_prompt
 from funcall.data.tokenize import encode_prompt
 from funcall.dist import DistInfo
 from funcall.eval.heldout import HeldOutEval
+from funcall.rollout.engine import Rollouts
 
 ONE_RANK = DistInfo(rank=0, world_size=1, local_rank=0)
 STYLE = PromptStyle(answer_format="think_answer", tool_style="json")  # the data presets' format
@@ -43,8 +44,8 @@ class ScriptedEngine:
 
     def generate(self, prompts, *, max_new_tokens, greedy=False, **_):
         self.sizes += [len(p) for p in prompts]
-        return [self.tokenizer(self.answers[tuple(p)], add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
-                for p in prompts]
+        return Rollouts([self.tokenizer(self.answers[tuple(p)], add_special_tokens=False)["input_ids"]
+                         + [self.tokenizer.eos_token_id] for p in prompts])
 
 
 def lengths_and_limit(tokenizer, examples) -> tuple[dict[str, int], int]:

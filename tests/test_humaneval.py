@@ -22,6 +22,7 @@ from funcall.dist import DistInfo
 from funcall.eval.humaneval import HumanEvalTask, build_program, extract_code, load_problems, truncate_completion
 from funcall.eval.sandbox import STRONG_LAYERS, Sandbox
 from funcall.evaluate import build_tasks
+from funcall.rollout.engine import Rollouts
 from funcall.utils.errors import ConfigError
 
 ONE_RANK = DistInfo(rank=0, world_size=1, local_rank=0)
@@ -137,8 +138,8 @@ class ScriptedEngine:
     def generate(self, prompts, *, max_new_tokens, greedy=False, temperature=1.0, **_):
         self.calls.append({"n": len(prompts), "greedy": greedy, "temperature": temperature})
         texts = [self.answers[tuple(p)].pop(0) for p in prompts]
-        return [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
-                for t in texts]
+        return Rollouts([self.tokenizer(t, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+                         for t in texts])
 
 
 @pytest.fixture(scope="module")

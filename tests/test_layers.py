@@ -22,6 +22,7 @@ LAYERS = [  # lowest first; a module may import its own layer and the ones befor
     {"judges"},
     {"rewards", "losses", "advantages", "optim"},
     {"prepare", "eval"},
+    {"agents"},
     {"trainers"},
 ]
 ENTRY_POINTS = {"train", "evaluate", "prepare_data", "compare"}

@@ -3,7 +3,7 @@
 The episodes of a step end after different numbers of generation rounds (2-5 user turns per task,
 steps that stop at EOS at different lengths, calls or none), so each rank's last live episode ends
 in a different round and the rank that finishes first keeps making filler calls
-(`funcall.trainers.episodes.collect_episodes`) while ZeRO-3 needs both in every collective.
+(`funcall.agents.multi_turn.MultiTurn.collect`) while ZeRO-3 needs both in every collective.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Multi-turn rollouts (funcall.trainers.episodes): token-in/token-out, masks, isolation, hostile calls.
+"""Multi-turn rollouts (funcall.agents.multi_turn, on the one episode driver): token-in/token-out, masks, isolation, hostile calls.
 
 `ScriptedEngine` is a `RolloutEngine` of our own (the Protocol, not a stand-in for torch or vLLM)
 that answers each episode with the ids of texts the test chose, so what the trajectory must hold
@@ -10,15 +10,16 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from funcall.agents.base import Sampling
+from funcall.agents.multi_turn import MultiTurn
 from funcall.calls import render_completion
 from funcall.data.chat_continuation import continuation_ids
+from funcall.data.multi_turn_source import example_from_task
 from funcall.data.multi_turn_synthetic import generate
 from funcall.data.prompts import PromptStyle, render_prompt
 from funcall.data.tokenize import end_of_turn
 from funcall.envs.calls import parse_env_call
-from funcall.envs.worker import EnvPool
-from funcall.rollout.hf import Rollouts
-from funcall.trainers.episodes import collect_episodes, episode_metrics
+from funcall.rollout.engine import Rollouts
 
 STYLE = PromptStyle(answer_format="think_answer", tool_style="compact")
 
@@ -61,7 +62,7 @@ class ScriptedEngine:
             ids = said if isinstance(said, list) else self.tok(said, add_special_tokens=False)["input_ids"] + [self.eot]
             out.append(ids[:max_new_tokens])
         if not with_stats:
-            return out
+            return Rollouts(out)
         return Rollouts(out, [[-0.5] * len(x) for x in out], [[1.25] * len(x) for x in out])
 
 
@@ -91,11 +92,27 @@ def tagged(texts: list, row: int) -> list:
 def play(tok, tasks, texts, group, max_new_tokens=300, max_episode_tokens=6000, max_steps_per_turn=5,
          context_length=None):
     engine = ScriptedEngine(tok, [tagged(t, r) for r, t in enumerate(texts)])
-    with EnvPool(timeout_s=5) as pool:
-        traj = collect_episodes(engine, tok, tasks, pool, STYLE, group=group, max_new_tokens=max_new_tokens,
-                                temperature=1.0, top_p=1.0, with_stats=True, max_steps_per_turn=max_steps_per_turn,
-                                max_episode_tokens=max_episode_tokens, context_length=context_length)
+    traj = collect_episodes(engine, tok, tasks, group=group, max_new_tokens=max_new_tokens,
+                            max_steps_per_turn=max_steps_per_turn, max_episode_tokens=max_episode_tokens,
+                            context_length=context_length)
     return traj, engine
+
+
+def collect_episodes(engine, tok, tasks, *, group, max_new_tokens, max_steps_per_turn, max_episode_tokens,
+                     context_length):
+    """The multi-turn agent loop's collect on ``tasks`` (``(entry, ground truth)``), as a step runs it."""
+    agent = MultiTurn(max_steps_per_turn=max_steps_per_turn, max_episode_tokens=max_episode_tokens, timeout_s=5)
+    examples = [example_from_task(entry, truth) for entry, truth in tasks]
+    try:
+        return agent.collect(engine, tok, examples, [agent.prompt_ids(tok, e, STYLE) for e in examples], STYLE,
+                             Sampling(group=group, max_new_tokens=max_new_tokens, temperature=1.0, top_p=1.0,
+                                      with_stats=True), context_length)
+    finally:
+        agent.close()
+
+
+def episodes(traj):
+    return traj.columns["episode"]
 
 
 def base_task(i0: int = 0):
@@ -160,7 +177,7 @@ def test_the_trained_sequence_is_the_prompt_the_sampled_ids_and_the_appended_mes
         mask[start:start + n] = [1.0] * n
     p = len(traj.prompt_ids[0])
     assert traj.completion_mask[0, :len(want) - p].tolist() == mask[p:]
-    ep = traj.episodes[0]
+    ep = episodes(traj)[0]
     assert check_multi_turn(entry, truth, ep.output, BFCLEnvironment)["valid"]
     assert ep.ended_by == "completed" and len(ep.output) == len(truth)
     # every tool result of the episode lies in the unmasked (context) ids
@@ -184,7 +201,7 @@ def test_rendering_the_finished_conversation_gives_the_same_ids_when_each_step_w
     traj, _ = play(tok, [(entry, truth)], [texts], group=1)
     ours = traj.prompt_ids[0] + traj.completion_ids[0]
     messages = []  # the conversation: each turn's messages, each answer followed by its calls' results
-    for m in (m for turn in traj.episodes[0].turns for m in turn):
+    for m in (m for turn in episodes(traj)[0].turns for m in turn):
         messages.append({"role": m["role"], "content": m["content"]})
         messages += [{"role": "tool", "content": r} for r in m.get("results", [])]
     msgs, _ = chat_messages(entry["function"], messages, STYLE)
@@ -201,7 +218,7 @@ def test_rendering_the_finished_conversation_gives_the_same_ids_when_each_step_w
     traj2, _ = play(tok, [(entry, truth)], [[chars + [eot], *texts[1:]]], group=1)
     p = len(traj2.prompt_ids[0])
     assert traj2.completion_ids[0][:len(chars) + 1] == chars + [eot]
-    assert traj2.episodes[0].output == traj.episodes[0].output  # the same conversation
+    assert episodes(traj2)[0].output == episodes(traj)[0].output  # the same conversation
     assert traj2.prompt_ids[0] + traj2.completion_ids[0] != rendered[:p + len(traj2.completion_ids[0])]
 
 
@@ -239,7 +256,7 @@ def test_only_sampled_ids_reach_the_loss_the_kl_and_the_entropy_bonus(tok):
     one[0, int(m[0].nonzero()[0])] = 1.0
     changed, _ = loss(logps + 0.5 * one, traj.old_logps, adv, m, ref_logps=traj.old_logps, entropy=traj.entropies)
     assert changed.item() != pytest.approx(base.item())
-    metrics = episode_metrics(traj)
+    metrics = MultiTurn().metrics(traj, STYLE.answer_format)
     total = sum(len(c) for c in traj.completion_ids)
     assert metrics["episode/tool_tokens_frac"] == pytest.approx(1 - float(m.sum()) / total)
     assert metrics["episode/turns_mean"] == len(truth)  # row 2 answers each turn without calls, and so reaches them all
@@ -247,7 +264,7 @@ def test_only_sampled_ids_reach_the_loss_the_kl_and_the_entropy_bonus(tok):
     assert 0 < metrics["episode/tool_tokens_frac"] < 1
     # every step is in the format; each turn of both rows closes with a step that calls nothing
     assert metrics["rollout/unparseable"] == 0.0
-    assert metrics["rollout/no_call_frac"] == pytest.approx(2 * len(truth) / sum(ep.steps for ep in traj.episodes))
+    assert metrics["rollout/no_call_frac"] == pytest.approx(2 * len(truth) / sum(ep.steps for ep in episodes(traj)))
 
 
 def test_the_samples_of_one_prompt_do_not_share_an_environment(tok):
@@ -257,7 +274,7 @@ def test_the_samples_of_one_prompt_do_not_share_an_environment(tok):
     close = step_text("done", [])
     traj, engine = play(tok, [(entry, truth)], [[make, close], [look, close]], group=2)
     assert engine.calls[0] == (1, 2)  # the first round samples the shared prompt G times in one call
-    zero, one = traj.episodes
+    zero, one = episodes(traj)
     listing = [r for turn in one.turns for m in turn for r in m.get("results", [])]
     assert listing and "only_in_sample_zero" not in listing[0]
     assert "only_in_sample_zero" in str(zero.final_state["GorillaFileSystem"])
@@ -275,7 +292,7 @@ def test_hostile_calls_in_an_episode_execute_nothing(tok, tmp_path):
         "<think>x</think><answer>[]</answer>",
     ]
     traj, _ = play(tok, [(entry, truth)], [hostile], group=1, max_steps_per_turn=10)
-    ep = traj.episodes[0]
+    ep = episodes(traj)[0]
     results = [r for turn in ep.turns for m in turn for r in m.get("results", [])]
     assert not marker.exists()
     assert results and all(r.startswith("Error during execution") for r in results)
@@ -286,10 +303,10 @@ def test_budgets_end_episodes(tok):
     entry, truth = base_task()
     texts = intended_texts(entry)
     traj, _ = play(tok, [(entry, truth)], [texts], group=1, max_episode_tokens=120)
-    assert traj.episodes[0].ended_by == "episode_tokens" and len(traj.completion_ids[0]) <= 120
+    assert episodes(traj)[0].ended_by == "episode_tokens" and len(traj.completion_ids[0]) <= 120
     again = step_text("again", [truth[0][0]])
     traj, _ = play(tok, [(entry, truth)], [[again]], group=1, max_steps_per_turn=2)
-    ep = traj.episodes[0]
+    ep = episodes(traj)[0]
     assert ep.ended_by == "force_quit" and len(ep.output[0]) == 3  # BFCL's rule: more than 2 steps with calls
 
 
@@ -305,10 +322,9 @@ def test_the_hf_engine_plays_episodes_whose_logprobs_the_trainer_reproduces(tok,
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     engine = HFEngine(model, tok, batch_size=8)
     tasks = [base_task(0), task_with("GorillaFileSystem")]
-    with EnvPool(timeout_s=5) as pool:
-        traj = collect_episodes(engine, tok, tasks, pool, STYLE, group=2, max_new_tokens=24, temperature=1.0, top_p=1.0,
-                                with_stats=True, max_steps_per_turn=2, max_episode_tokens=200, context_length=1024)
-    assert traj.rows == 4 and len(traj.episodes) == 4
+    traj = collect_episodes(engine, tok, tasks, group=2, max_new_tokens=24, max_steps_per_turn=2,
+                            max_episode_tokens=200, context_length=1024)
+    assert traj.rows == 4 and len(episodes(traj)) == 4
     batch = build_batch(traj.prompt_ids, traj.completion_ids, tok.pad_token_id)
     with torch.no_grad():
         logps, _ = token_logps_and_entropy(model, batch)

@@ -10,11 +10,13 @@ from functools import cache
 import pytest
 
 from conftest import read_metrics, run_train
+from funcall.agents.multi_turn import MultiTurn
+from funcall.agents.single_turn import SingleTurn
 from funcall.bfcl.multi_turn import check_multi_turn
 from funcall.data.chat_continuation import continuation_ids
 from funcall.data.multi_turn_source import BFCLMultiTurnSource, MultiTurnSyntheticSource, multi_turn_task
 from funcall.data.multi_turn_synthetic import generate
-from funcall.data.multi_turn_tokenize import encode_for_sft, encode_multi_turn_sft, replay
+from funcall.data.multi_turn_tokenize import encode_multi_turn_sft, replay
 from funcall.data.prompts import PromptStyle, render_prompt
 from funcall.data.schema import Example
 from funcall.data.spans import PROMPT, THINK
@@ -137,9 +139,9 @@ def test_one_target_run_per_step_plus_a_closing_step_per_turn_and_truncation():
         cut = encode_multi_turn_sft(tok(), ex, COMPACT, 300)
         assert cut.truncated == (len(enc.input_ids) > 300) and cut.input_ids == enc.input_ids[:300]
         assert cut.spans == enc.spans[:300] and cut.prompt_len == enc.prompt_len
-    for single in SyntheticTask(seed=0).train()[:5]:  # single-turn examples still go to encode_sft
+    for single in SyntheticTask(seed=0).train()[:5]:  # the single-turn agent loop encodes with encode_sft
         assert multi_turn_task(single) is None
-        assert encode_for_sft(tok(), single, COMPACT, 512) == encode_sft(tok(), single, COMPACT, 512)
+        assert SingleTurn().encode_sft(tok(), single, COMPACT, 512) == encode_sft(tok(), single, COMPACT, 512)
 
 
 @pytest.mark.parametrize("category", sorted(BY_CATEGORY))
@@ -184,7 +186,7 @@ def test_a_bfcl_format_folder_loads_encodes_and_replays(tmp_path):
         original, original_truth = originals[ex.id]
         assert truth == original_truth and ex.category == "multi_turn_base"
         assert entry["function"] == original["function"]  # the docs, from the installed bfcl-eval
-        enc = encode_for_sft(tok(), ex, PromptStyle("think_answer", "json"), NO_CUT)
+        enc = MultiTurn().encode_sft(tok(), ex, PromptStyle("think_answer", "json"), NO_CUT)
         targets = [tok().decode(r) for r in runs(enc)[0]]
         assert len(targets) == sum(2 if turn else 1 for turn in truth)
         firsts = [t for t in targets if t.startswith("<think>So: ")]

@@ -99,15 +99,15 @@ def test_a_conversation_records_each_step_s_parse_and_the_steps_are_counted():
     assert step_outcomes(c.log) == [CALLS, UNPARSEABLE, NO_CALL]
 
 
-def test_the_rl_step_row_of_single_turn_completions():
-    from funcall.trainers.rl import RLTrainer
-    from funcall.trainers.trajectory import Rewards, Trajectory
+def test_the_single_turn_agent_loop_counts_completions_that_do_not_parse():
+    from funcall.agents.single_turn import SingleTurn
+    from funcall.rollout.trajectory import Trajectory
 
     texts = ["<think>r</think><answer>[f(a=1)]</answer>", "<think>r</think><answer>[]</answer>", "[f(a=1)]", "<think>r"]
     ones = torch.ones((4, 3))
     traj = Trajectory(prompt_ids=[[1, 2]] * 4, completion_ids=[[5, 6, 7]] * 4, texts=texts, completion_mask=ones,
                       think_mask=torch.zeros((4, 3)), old_logps=None, entropies=ones, group=2)
-    row = RLTrainer.rollout_metrics(traj, Rewards(total=torch.zeros(4), raw=[0.0] * 4), [[1, 2]] * 2, 8, "think_answer")
+    row = SingleTurn().metrics(traj, "think_answer")
     assert row["rollout/unparseable"] == 0.5 and row["rollout/no_call_frac"] == 0.25
-    row = RLTrainer.rollout_metrics(traj, Rewards(total=torch.zeros(4), raw=[0.0] * 4), [[1, 2]] * 2, 8, "python")
+    row = SingleTurn().metrics(traj, "python")
     assert row["rollout/unparseable"] == 0.75 and row["rollout/no_call_frac"] == 0.0  # one run's format decides

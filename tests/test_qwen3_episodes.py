@@ -45,7 +45,7 @@ def test_the_trained_sequence_holds_exactly_the_sampled_ids_and_the_mask_covers_
     for start, n in sampled:
         mask[start:start + n] = [1.0] * n
     assert traj.completion_mask[0, :len(want) - p].tolist() == mask[p:]
-    ep = traj.episodes[0]
+    ep = traj.columns['episode'][0]
     assert ep.ended_by == "completed" and check_multi_turn(entry, truth, ep.output, BFCLEnvironment)["valid"]
     # the episode has tool results and a second user turn, all of them context (unmasked), in Qwen3's layout
     context = tok.decode([t for t, m in zip(traj.completion_ids[0], mask[p:]) if not m])
@@ -64,7 +64,7 @@ def test_re_rendering_the_conversation_with_qwen3s_template_gives_other_ids(tok,
     entry, _, texts, traj = episode
     ours = traj.prompt_ids[0] + traj.completion_ids[0]
     messages = []
-    for m in (m for turn in traj.episodes[0].turns for m in turn):
+    for m in (m for turn in traj.columns['episode'][0].turns for m in turn):
         messages.append({"role": m["role"], "content": m["content"]})
         messages += [{"role": "tool", "content": r} for r in m.get("results", [])]
     msgs, tools = chat_messages(entry["function"], messages, STYLE)
@@ -89,21 +89,24 @@ class RecordingEngine(ScriptedEngine):
 
 
 def test_evaluation_continues_conversations_as_training_does(tok, episode):
-    """BFCL multi-turn evaluation (`converse`) gives the model, at every step, exactly the context
-    a training episode built for the same answers: the first prompt, the answers' ids, and the
-    template's continuations; nothing re-rendered (which on Qwen3 drops earlier reasoning)."""
+    """BFCL multi-turn evaluation (the episode driver with greedy steps, as `BFCLMultiTurnEval` and
+    the held-out evaluation run it) gives the model, at every step, exactly the context a training
+    episode built for the same answers: the first prompt, the answers' ids, and the template's
+    continuations; nothing re-rendered (which on Qwen3 drops earlier reasoning)."""
     from funcall.envs.conversation import Conversation
     from funcall.envs.worker import EnvPool
-    from funcall.eval.multi_turn_loop import converse
+    from funcall.eval.task import GreedySteps
+    from funcall.rollout.episode_driver import open_episode, play
 
     entry, _, texts, traj = episode
     engine = RecordingEngine(tok, [texts])
     with EnvPool(timeout_s=5) as pool:
         c = Conversation(entry=entry, env=pool.open())
-        converse(engine, tok, [c], STYLE, batch_size=4, max_new_tokens=300, max_steps_per_turn=5, prompt_limit=None)
+        play([open_episode(c, tok, STYLE)], GreedySteps(engine, batch_size=4, max_new_tokens=300), tok, STYLE,
+             max_steps_per_turn=5)
         c.env.close()
     trained = traj.prompt_ids[0] + traj.completion_ids[0]
-    assert c.output == traj.episodes[0].output and len(engine.prompts) == len(texts)
+    assert c.output == traj.columns['episode'][0].output and len(engine.prompts) == len(texts)
     for prompt in engine.prompts:  # every step's context is a prefix of the trained sequence
         assert trained[:len(prompt)] == prompt
     assert engine.prompts[-1] + tok(texts[-1], add_special_tokens=False)["input_ids"] + [engine.eot] == trained

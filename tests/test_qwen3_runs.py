@@ -37,8 +37,8 @@ def test_entropy_guided_grpo_runs_on_qwen3(tmp_path, answer_format):
 
 def test_multi_turn_grpo_and_lora_run_on_qwen3(tmp_path):
     run = tmp_path / "run"
-    run_train(["+experiment=multi_turn_grpo", *SHORT_RL, "model.lora.r=8", "rollout.max_steps_per_turn=2",
-               "rollout.max_episode_tokens=256", "trainer.eval_at_start=false"], run, timeout=900)
+    run_train(["+experiment=multi_turn_grpo", *SHORT_RL, "model.lora.r=8", "agent.max_steps_per_turn=2",
+               "agent.max_episode_tokens=256", "trainer.eval_at_start=false"], run, timeout=900)
     rows = [r for r in read_metrics(run) if "loss" in r]
     assert [r["step"] for r in rows] == [1, 2] and all(r["episode/turns_mean"] >= 1 for r in rows)
     assert json.loads((run / "summary.json").read_text())["reference"] == "base"  # LoRA: the base is the reference

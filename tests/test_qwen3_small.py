@@ -84,7 +84,7 @@ def test_the_think_span_is_taken_from_qwen3s_tokens(qwen3_dir):
     (``<think>`` one added token) the span is exactly the reasoning's tokens."""
     from transformers import AutoTokenizer
 
-    from funcall.trainers.rl_batch import span_masks
+    from funcall.data.think_mask import span_masks
 
     tok = AutoTokenizer.from_pretrained(qwen3_dir)
     reasoning = "The user wants Paris; get_weather takes a city."

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from funcall.trainers.rl_batch import build_batch, micro_batches, span_masks, token_logps_and_entropy
+from funcall.data.think_mask import span_masks
+from funcall.trainers.rl_batch import build_batch, micro_batches, token_logps_and_entropy
 
 
 def test_layout_puts_every_completion_at_the_same_offset():

@@ -83,7 +83,7 @@ def test_training_with_such_a_model_stops_at_once_or_runs_with_the_roles_folded(
     (model / "chat_template.jinja").write_text(STRICT)
     args = ["+experiment=multi_turn_grpo", f"model.path={model}", "trainer.warm_start=null", "logger=none",
             "trainer.max_steps=1", "rollout.num_generations=2", "trainer.prompts_per_step=2", "trainer.micro_batch_size=4",
-            "rollout.max_new_tokens=16", "rollout.max_steps_per_turn=1", "rollout.max_episode_tokens=128",
+            "rollout.max_new_tokens=16", "agent.max_steps_per_turn=1", "agent.max_episode_tokens=128",
             "trainer.eval_at_start=false", "trainer.eval_size=2", "trainer.eval_max_new_tokens=8", "trainer.export=false"]
     proc = run_train(args, tmp_path / "refused", check=False)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

@@ -41,8 +41,8 @@ def fixed_trajectory(tokenizer, model, cfg):
     """The whole job's trajectory (all ranks' rows), identical in every process."""
     from funcall.data.synthetic import SyntheticTask
     from funcall.data.tokenize import encode_prompt, encode_sft
+    from funcall.rollout.trajectory import Trajectory, padded
     from funcall.trainers.rl_update import PolicyModule, no_grad_logps
-    from funcall.trainers.trajectory import Trajectory, padded
     from funcall.utils.instantiate import instantiate
 
     style = instantiate(cfg.data.prompt)

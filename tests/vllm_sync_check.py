@@ -76,7 +76,7 @@ def main(model_dir: str, out: str, zero: str, lr: float, lora: bool = False) -> 
     result = {}
     for phase in ("step0", "step2"):
         vllm.sync_weights()
-        candidates = hf.generate(pool, max_new_tokens=64, greedy=True)
+        candidates = hf.generate(pool, max_new_tokens=64, greedy=True).ids
         if zero == "zero3":
             import deepspeed
 
@@ -85,8 +85,8 @@ def main(model_dir: str, out: str, zero: str, lr: float, lora: bool = False) -> 
         else:
             chosen = [i for i in range(len(pool)) if decided(model, pool[i], candidates[i])][:8]
         prompts = [pool[i] for i in chosen]
-        result[phase] = {"prompts": chosen, "vllm": vllm.generate(prompts, max_new_tokens=64, greedy=True),
-                         "hf": hf.generate(prompts, max_new_tokens=64, greedy=True),
+        result[phase] = {"prompts": chosen, "vllm": vllm.generate(prompts, max_new_tokens=64, greedy=True).ids,
+                         "hf": hf.generate(prompts, max_new_tokens=64, greedy=True).ids,
                          "all_hf": candidates}
         if phase == "step0":
             for _ in range(2):  # two optimizer steps on the first completion: the weights change

@@ -78,9 +78,9 @@ def install(timers: Timers) -> None:
     import transformers.generation.utils as gen_utils
     from transformers.models.qwen2 import modeling_qwen2
 
+    import funcall.agents.single_turn as single_turn
     import funcall.trainers.rl as rl
     import funcall.trainers.rl_update as rl_update
-    import funcall.trainers.trajectory as trajectory
     from funcall.losses.policy import ClippedPolicyLoss
     from funcall.rewards.ast_match import AstMatchReward
     from funcall.rollout import hf
@@ -92,7 +92,7 @@ def install(timers: Timers) -> None:
     timers.wrap(modeling_qwen2.Qwen2ForCausalLM, "forward", "model.forward")
     timers.wrap(hf._Recorder, "__call__", "recorder")
     timers.wrap(rl, "no_grad_logps", "no_grad_logps")
-    timers.wrap(trajectory, "span_masks", "span_masks")
+    timers.wrap(single_turn, "span_masks", "span_masks")
     timers.wrap(rl_update, "micro_batches", "micro_batches")
     timers.wrap(AstMatchReward, "__call__", "reward")
     timers.wrap(ClippedPolicyLoss, "__call__", "loss")

@@ -80,7 +80,7 @@ def generation(path: str, repeats: int) -> dict:
     for r in range(repeats + 1):  # the first round warms both up and is not counted
         for name, engine in engines.items():
             started = time.perf_counter()
-            out = engine.generate(prompts, max_new_tokens=160, num_samples=8, temperature=1.0)
+            out = engine.generate(prompts, max_new_tokens=160, num_samples=8, temperature=1.0).ids
             seconds = time.perf_counter() - started
             if r:
                 rates[name].append(sum(len(c) for c in out) / seconds)

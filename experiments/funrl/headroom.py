@@ -54,10 +54,10 @@ def measure(path: str, examples: list, samples: int, temperature: float, max_new
     engine = HFEngine(model, tokenizer)
     style = PromptStyle(answer_format=FORMAT, tool_style="compact")
     prompts = [encode_prompt(tokenizer, e, style) for e in examples]
-    greedy = tokenizer.batch_decode(engine.generate(prompts, max_new_tokens=max_new_tokens, greedy=True),
+    greedy = tokenizer.batch_decode(engine.generate(prompts, max_new_tokens=max_new_tokens, greedy=True).ids,
                                     skip_special_tokens=True)
     sampled = tokenizer.batch_decode(
-        engine.generate(prompts, max_new_tokens=max_new_tokens, num_samples=samples, temperature=temperature),
+        engine.generate(prompts, max_new_tokens=max_new_tokens, num_samples=samples, temperature=temperature).ids,
         skip_special_tokens=True)
     rows: dict[str, dict] = defaultdict(lambda: {"n": 0, "greedy": 0, "sampled": 0, "pass": 0, "errors": Counter()})
     for i, example in enumerate(examples):

@@ -4,7 +4,7 @@ A multi-turn episode is trained on one token sequence: the prompt's ids, the ids
 sampled exactly as sampled, and, between steps, the ids of what the environment and the user add
 (tool results, the next user turn) followed by the template's opening of the next assistant
 message. `continuation_ids` gives those in-between ids. Multi-turn SFT (`funcall.data.
-multi_turn_tokenize`) and multi-turn rollouts (`funcall.trainers.episodes`) both build their
+multi_turn_tokenize`) and multi-turn rollouts (`funcall.rollout.episode_driver`) both build their
 sequences with it, so a model is fine-tuned on the layout it is later sampled in.
 
 How it differs from the obvious version (re-render the whole conversation with the chat template

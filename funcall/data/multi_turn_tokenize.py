@@ -1,7 +1,7 @@
 """Multi-turn SFT targets: a whole task as one token sequence, the loss on the assistant's steps only.
 
 `encode_multi_turn_sft` lays out a multi-turn task (`funcall.data.multi_turn_source`) exactly as a
-multi-turn RL rollout builds its episode (`funcall.trainers.episodes`), so a model is fine-tuned on
+multi-turn RL rollout builds its episode (`funcall.rollout.episode_driver`), so a model is fine-tuned on
 the layout it is later sampled and scored in:
 
 * the prompt: the chat template's rendering of the tools and the first turn's messages, ending with
@@ -43,11 +43,11 @@ from funcall.data.multi_turn_source import multi_turn_task
 from funcall.data.prompts import PromptStyle, render_prompt
 from funcall.data.schema import Example
 from funcall.data.spans import CALL, PROMPT, THINK
-from funcall.data.tokenize import Encoded, encode_sft, end_of_turn
+from funcall.data.tokenize import Encoded, end_of_turn
 from funcall.envs.conversation import Conversation, call_strings
 from funcall.utils.errors import DataError
 
-__all__ = ["DONE", "NOTHING_FITS", "Step", "encode_for_sft", "encode_multi_turn_sft", "replay", "target_steps"]
+__all__ = ["DONE", "NOTHING_FITS", "Step", "encode_multi_turn_sft", "replay", "target_steps"]
 
 DONE = "The request is done."  # the closing step of a turn that made calls
 NOTHING_FITS = "None of the functions does what is asked, or a value is missing: I call nothing."  # BFCL's empty turns
@@ -169,9 +169,3 @@ def encode_multi_turn_sft(tokenizer, example: Example, style: PromptStyle, max_l
     truncated = len(ids) > max_length
     return Encoded(ids[:max_length], spans[:max_length], len(prompt_ids), truncated)
 
-
-def encode_for_sft(tokenizer, example: Example, style: PromptStyle, max_length: int) -> Encoded:
-    """`encode_multi_turn_sft` for a multi-turn example, `encode_sft` for any other."""
-    if multi_turn_task(example) is not None:
-        return encode_multi_turn_sft(tokenizer, example, style, max_length)
-    return encode_sft(tokenizer, example, style, max_length)

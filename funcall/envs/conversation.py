@@ -8,9 +8,9 @@ next turn's user messages are appended (on a miss_func turn, BFCL's fixed text o
 withheld functions' docs). More than ``max_steps_per_turn`` steps with calls in one turn end the
 conversation (BFCL's force-quit). Each answer's record in ``log`` keeps its decoded calls and its
 ``parse_error`` (None when it parsed), which the ``*/unparseable`` metrics read, so no step is
-parsed twice. Evaluation (`funcall.eval.multi_turn_loop`), multi-turn rollouts
-(`funcall.trainers.episodes`) and multi-turn SFT targets (`funcall.data.multi_turn_tokenize`) all
-drive this one class, so the three see the same conversations.
+parsed twice. Evaluation and multi-turn rollouts (both through the one episode driver,
+`funcall.rollout.episode_driver`) and multi-turn SFT targets (`funcall.data.multi_turn_tokenize`)
+all drive this one class, so the three see the same conversations.
 How it differs from BFCL's loop: it generates nothing itself (the caller batches generation over
 many conversations) and it never ``eval``s a call (`funcall.envs.bfcl_env`).
 """

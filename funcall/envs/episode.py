@@ -1,6 +1,6 @@
 """What one finished multi-turn episode holds: the record episode rewards and tables read.
 
-A multi-turn rollout (`funcall.trainers.episodes`) ends each episode with an `EpisodeResult`;
+A multi-turn rollout (`funcall.agents.multi_turn`) ends each episode with an `EpisodeResult`;
 rewards take a list of them as the ``episode`` column, beside TRL's ``prompts`` and
 ``completions`` (`funcall.rewards.multi_turn`). It is plain data (JSON-safe but for nothing), so
 rewards are unit-tested on hand-built episodes, without a model or a rollout.
@@ -17,7 +17,7 @@ class EpisodeResult:
     ground_truth: list[list[str]]  # turns -> the ground truth's call strings
     output: list[list[list[str]]]  # turns -> steps -> the call strings the model's answers decoded to (BFCL's model_output)
     turns: list[list[dict]] = field(default_factory=list)  # turns -> messages added in that turn (user, assistant with calls/results, tool)
-    ended_by: str = "completed"  # completed | force_quit | episode_tokens (rollout.max_episode_tokens spent) | prompt_too_long
+    ended_by: str = "completed"  # completed | force_quit | episode_tokens (agent.max_episode_tokens spent) | prompt_too_long
     final_state: dict[str, dict[str, Any]] = field(default_factory=dict)  # the environment's public state at the end, by class
     steps_cut: int = 0  # steps a token budget cut before the model ended them
 

@@ -3,7 +3,8 @@
 `BFCLMultiTurnEval` is the ``eval=bfcl_multi_turn`` task of ``python -m funcall.evaluate`` (also in
 ``eval=[bfcl,bfcl_multi_turn]``). For the categories ``multi_turn_base``, ``_miss_func``,
 ``_miss_param`` and ``_long_context`` (``eval.limit`` entries each), every rank converses with its
-share of the entries (`funcall.eval.multi_turn_loop`), the calls running on `funcall.envs` in a
+share of the entries token by token, as training plays its episodes (the one episode driver,
+`funcall.rollout.episode_driver`), the calls running on `funcall.envs` in a
 child process, and each finished conversation is judged by `funcall.bfcl.multi_turn` (the
 release's rules). Files: ``bfcl_scores.json`` gains the four categories and ``multi_turn`` (their
 unweighted mean, as BFCL reports it) next to whatever single-turn categories this run scored, and
@@ -27,10 +28,11 @@ from funcall.data.prompts import PromptStyle
 from funcall.data.template_roles import check_template
 from funcall.dist import shard
 from funcall.envs.bfcl_data import load_multi_turn
+from funcall.envs.conversation import Conversation
 from funcall.envs.worker import EnvPool
 from funcall.eval.bfcl_report import NOT_RUN, flat_metrics, format_table, jsonable, warn_not_run, write_scores
-from funcall.eval.multi_turn_loop import Conversation, converse, never_ran
-from funcall.eval.task import Report
+from funcall.eval.task import GreedySteps, Report
+from funcall.rollout.episode_driver import never_ran, open_episode, play
 from funcall.utils.atomic import write_jsonl_atomic
 from funcall.utils.errors import ConfigError
 
@@ -86,12 +88,14 @@ class BFCLMultiTurnEval:
         check_template(tokenizer, self.style, multi_turn=True, option="eval.prompt")  # a refused role: one line, not a Jinja traceback
         indices = shard(len(self.pairs), dist.rank, dist.world_size)
         with EnvPool(timeout_s=self.timeout_s) as pool:
-            conversations = [Conversation(entry=self.pairs[i][0], env=pool.open()) for i in indices]
-            converse(engine, tokenizer, conversations, self.style, batch_size=self.batch_size,
-                     max_new_tokens=self.max_new_tokens, max_steps_per_turn=self.max_steps_per_turn,
-                     prompt_limit=self.prompt_limit(context_length), progress=progress)
+            limit = self.prompt_limit(context_length)
+            episodes = [open_episode(Conversation(entry=self.pairs[i][0], env=pool.open()), tokenizer, self.style,
+                                     limit=limit) for i in indices]
+            play(episodes, GreedySteps(engine, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens),
+                 tokenizer, self.style, max_steps_per_turn=self.max_steps_per_turn,
+                 on_end=None if progress is None else lambda _: progress.update(1))
             rows = []
-            for i, c in zip(indices, conversations):
+            for i, c in zip(indices, (ep.conversation for ep in episodes)):
                 entry, truth = self.pairs[i]
                 skipped = never_ran(c)
                 result = ({"valid": False, "error_type": NOT_RUN, "error_message": "the first prompt is over the "

@@ -3,8 +3,8 @@
 The multi-turn counterpart of `funcall.eval.heldout.HeldOutEval`, built by the trainers when the
 data source's examples are multi-turn tasks (`funcall.data.multi_turn_source`). Every held-out
 task is played to its end with greedy answers, exactly as ``python -m funcall.evaluate
-eval=bfcl_multi_turn`` plays BFCL's entries (`funcall.eval.multi_turn_loop.converse`, the
-environments in a child process), and judged by BFCL's multi-turn checker: ``eval/episode_pass``
+eval=bfcl_multi_turn`` plays BFCL's entries and as training plays its episodes (the one episode
+driver, `funcall.rollout.episode_driver`, token by token; the environments in a child process), and judged by BFCL's multi-turn checker: ``eval/episode_pass``
 is the share of tasks that pass, with ``eval/episode_pass/<category>`` (multi_turn_base,
 multi_turn_miss_param, multi_turn_miss_func), ``eval/episode_turns_pass`` (the share of checked
 turns that pass), ``eval/unparseable`` and ``eval/no_call_frac`` (the shares of the model's steps
@@ -28,7 +28,8 @@ from funcall.dist import DistInfo, all_reduce_sum, shard
 from funcall.envs.conversation import Conversation
 from funcall.envs.worker import EnvPool
 from funcall.eval.heldout import eval_progress
-from funcall.eval.multi_turn_loop import converse, never_ran
+from funcall.eval.task import GreedySteps
+from funcall.rollout.episode_driver import never_ran, open_episode, play
 
 
 class MultiTurnHeldOutEval:
@@ -50,11 +51,13 @@ class MultiTurnHeldOutEval:
         progress = eval_progress(self.dist, len(self.mine))
         try:
             with EnvPool(timeout_s=self.timeout_s) as pool:
-                conversations = [Conversation(entry=entry, env=pool.open()) for _, _, entry, _ in self.mine]
-                converse(engine, self.tokenizer, conversations, self.style, batch_size=self.batch_size,
-                         max_new_tokens=self.max_new_tokens, max_steps_per_turn=self.max_steps_per_turn,
-                         prompt_limit=self.prompt_limit, progress=progress)
-                for (task_id, category, entry, truth), c in zip(self.mine, conversations):
+                episodes = [open_episode(Conversation(entry=entry, env=pool.open()), self.tokenizer, self.style,
+                                         limit=self.prompt_limit) for _, _, entry, _ in self.mine]
+                play(episodes, GreedySteps(engine, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens),
+                     self.tokenizer, self.style, max_steps_per_turn=self.max_steps_per_turn,
+                     on_end=None if progress is None else lambda _: progress.update(1))
+                for (task_id, category, entry, truth), ep in zip(self.mine, episodes):
+                    c = ep.conversation
                     c.env.close()
                     skipped = never_ran(c)
                     if skipped:  # nothing ran: failed, every checked turn with it, and counted apart

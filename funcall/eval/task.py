@@ -5,7 +5,8 @@ engine, and hands it to the task picked by the ``eval`` config group (``eval=bfc
 future ``eval=humaneval`` is another class with the same members). The task owns its data,
 prompts, grading, scores and files.
 
-`generate_in_step` differs from calling ``engine.generate(prompts)`` once per rank in two ways:
+`generate_in_step` (and `GreedySteps`, the same as the multi-turn episode driver's step sampler,
+`funcall.rollout.episode_driver`) differs from calling ``engine.generate(prompts)`` once per rank in two ways:
 * it calls the engine once per batch (prompts sorted by length, so little padding), which lets
   rank 0 move a progress bar;
 * every rank makes the same calls with the same batch sizes, because generation under ZeRO-3 is
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from funcall.dist import all_gather_objects
+from funcall.rollout.engine import Rollouts
 
 
 @dataclass
@@ -63,7 +65,7 @@ def generate_in_step(engine, prompts: list[list[int]], *, batch_size: int, max_n
     outputs: list[list[int]] = [[] for _ in prompts]
     for start in range(0, sent_per_rank, batch_size):
         batch = sent[start:start + batch_size]
-        completions = engine.generate(batch, max_new_tokens=max_new_tokens, greedy=True)
+        completions = engine.generate(batch, max_new_tokens=max_new_tokens, greedy=True).ids
         if len(completions) != len(batch):
             raise RuntimeError(f"generation engine returned {len(completions)} completions for {len(batch)} prompts")
         real = order[start:start + batch_size]
@@ -72,3 +74,15 @@ def generate_in_step(engine, prompts: list[list[int]], *, batch_size: int, max_n
         if progress is not None and real:
             progress.update(len(real))
     return outputs
+
+
+class GreedySteps:
+    """Evaluation's `funcall.rollout.episode_driver.StepSampler`: each round's next steps greedy,
+    through `generate_in_step` (length-sorted batches of ``batch_size``, the same calls on every rank)."""
+
+    def __init__(self, engine, *, batch_size: int, max_new_tokens: int):
+        self.engine, self.batch_size, self.max_new_tokens = engine, batch_size, max_new_tokens
+
+    def __call__(self, contexts: list[list[int]]) -> Rollouts:
+        return Rollouts(generate_in_step(self.engine, contexts, batch_size=self.batch_size,
+                                         max_new_tokens=self.max_new_tokens))

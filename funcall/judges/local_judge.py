@@ -133,7 +133,7 @@ class TransformersJudge:
             if first.temperature > 0:
                 torch.manual_seed(first.seed or 0)
             outputs = engine.generate(prompts, max_new_tokens=first.max_tokens, greedy=first.temperature <= 0,
-                                      temperature=max(first.temperature, 1e-5))
+                                      temperature=max(first.temperature, 1e-5)).ids
             self.batches += 1
             for slot, ids, out in zip(slots, prompts, outputs):
                 text = tokenizer.decode(out, skip_special_tokens=True)

@@ -50,7 +50,7 @@ class Qwen3SmallSpec:
     num_layers: int = 2
     num_heads: int = 4
     num_kv_heads: int = 2
-    head_dim: int = 16
+    head_dim: int = 32  # vLLM's CPU attention kernels take head sizes 32, 64, 80, ... only
     intermediate_size: int = 192
     max_position_embeddings: int = 8192
     seed: int = 0

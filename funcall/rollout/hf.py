@@ -29,19 +29,11 @@ policy itself: a model's own generation defaults (repetition penalty, top-k) are
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-
-@dataclass
-class Rollouts:
-    """Completions with, per generated token, its log-prob and the policy entropy there."""
-
-    ids: list[list[int]]
-    logps: list[list[float]]
-    entropies: list[list[float]] | None  # None: the engine cannot report them (the trainer recomputes)
+from funcall.rollout.engine import Rollouts
 
 
 class _Recorder(LogitsProcessor):
@@ -104,7 +96,7 @@ class HFEngine:
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], *, max_new_tokens: int, num_samples: int = 1,
                  temperature: float = 1.0, top_p: float = 1.0, greedy: bool = False,
-                 with_stats: bool = False) -> list[list[int]] | Rollouts:
+                 with_stats: bool = False) -> Rollouts:
         flat = [p for p in prompts for _ in range(num_samples)]
         order = sorted(range(len(flat)), key=lambda i: len(flat[i]))
         out: list[list[int]] = [[] for _ in flat]
@@ -150,7 +142,7 @@ class HFEngine:
                             ents[i] = [float(t[row]) for t in recorder.entropies[:n]]
         finally:
             self.module.train(was_training)
-        return Rollouts(out, logps, ents) if with_stats else out
+        return Rollouts(out, logps, ents) if with_stats else Rollouts(out)
 
     def _shared_prompt_cache(self, ids: torch.Tensor, mask: torch.Tensor, group: int, max_new_tokens: int):
         """The KV cache of every prompt but its last token, computed once per prompt (rows come in

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from funcall.dist import rank
-from funcall.rollout.hf import Rollouts
+from funcall.rollout.engine import Rollouts
 from funcall.rollout.weights import gathered_weights
 
 
@@ -94,7 +94,7 @@ class VLLMEngine:
 
     def generate(self, prompts: list[list[int]], *, max_new_tokens: int, num_samples: int = 1,
                  temperature: float = 1.0, top_p: float = 1.0, greedy: bool = False,
-                 with_stats: bool = False) -> list[list[int]] | Rollouts:
+                 with_stats: bool = False) -> Rollouts:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -112,4 +112,4 @@ class VLLMEngine:
                 ids.append(tokens)
                 if with_stats:
                     logps.append([float(step[t].logprob) for step, t in zip(sample.logprobs, tokens)])
-        return Rollouts(ids, logps, None) if with_stats else ids
+        return Rollouts(ids, logps if with_stats else None)

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from funcall.dist import barrier, rank
-from funcall.rollout.hf import Rollouts
+from funcall.rollout.engine import Rollouts
 from funcall.rollout.weights import gathered_weights, weight_shapes
 from funcall.utils.errors import UserError
 
@@ -132,7 +132,7 @@ class VLLMServerEngine:
     # -- generation ------------------------------------------------------------------------------
     def generate(self, prompts: list[list[int]], *, max_new_tokens: int, num_samples: int = 1,
                  temperature: float = 1.0, top_p: float = 1.0, greedy: bool = False,
-                 with_stats: bool = False) -> list[list[int]] | Rollouts:
+                 with_stats: bool = False) -> Rollouts:
         ids: list[list[int]] = []
         logps: list[list[float]] = []
         for start in range(0, len(prompts), max(1, self.batch_size // max(num_samples, 1))):
@@ -150,7 +150,7 @@ class VLLMServerEngine:
                 ids.append(list(choice["token_ids"]))
                 if with_stats:
                     logps.append([float(x) for x in choice["logprobs"]["token_logprobs"]])
-        return Rollouts(ids, logps, None) if with_stats else ids
+        return Rollouts(ids, logps if with_stats else None)
 
 
 def zero_gathered_source(module: torch.nn.Module, zero3: bool, chunk_mb: float):

@@ -1,10 +1,11 @@
 """Builders: the parts of a training run made from the config, once, in an order chosen for failure.
 
 `build` makes everything a loop needs and returns it as one frozen `Parts`: data and prompt
-style, the run-directory check, the model and tokenizer, the optimizer and schedule, the
+style, the agent loop (``cfg.agent``: single-turn or multi-turn, `funcall.agents`), the
+run-directory check, the model and tokenizer, the optimizer and schedule, the
 DeepSpeed engine (resumed from the latest checkpoint when asked), the rollout engine
 (``cfg.rollout.engine``, which also generates every evaluation during training), and the
-held-out and HumanEval evaluators. Data is read and validated first, then the run directory is
+held-out evaluator (the agent loop's) and HumanEval. Data is read and validated first, then the run directory is
 checked (a finished or running run there is never overwritten unless ``trainer.resume=true``),
 and only then is anything heavy loaded or anything written.
 
@@ -23,15 +24,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from funcall.data.multi_turn_source import multi_turn_task
+from funcall.agents.base import AgentLoop, HeldOutEvaluator
 from funcall.data.prompts import PromptStyle
 from funcall.data.sampler import GlobalSampler
 from funcall.data.schema import Example
-from funcall.data.template_roles import check_template
 from funcall.eval.forgetting import HumanEvalDuringTraining
 from funcall.eval.forgetting import build as build_humaneval
-from funcall.eval.heldout import HeldOutEval
-from funcall.eval.multi_turn_heldout import MultiTurnHeldOutEval
 from funcall.models.load import load_pretrained
 from funcall.rollout.engine import RolloutEngine
 from funcall.trainers import checkpoint
@@ -58,10 +56,11 @@ class Parts:
     model: torch.nn.Module  # the Hugging Face model inside it
     tokenizer: Any
     style: PromptStyle
+    agent: AgentLoop  # cfg.agent: how examples become rollouts, held-out scores and SFT targets
     train: list[Example]
     sampler: GlobalSampler
     rollout: RolloutEngine  # cfg.rollout.engine on the training weights
-    heldout: HeldOutEval | MultiTurnHeldOutEval | None  # eval/ast_accuracy, or eval/episode_pass for multi-turn data
+    heldout: HeldOutEvaluator | None  # the agent loop's: eval/ast_accuracy, or eval/episode_pass for multi-turn data
     humaneval: HumanEvalDuringTraining | None  # eval/humaneval_pass@k, when humaneval.every > 0
     zero_stage: int
     start_step: int  # 0, or the step of the checkpoint resumed from
@@ -105,20 +104,18 @@ def load_model(cfg: DictConfig, ds: dict, model_path: str | None = None):
     return model, tokenizer
 
 
-def build_heldout(cfg: DictConfig, held_out: list[Example], model, tokenizer, style: PromptStyle, run: RunContext,
-                  settings) -> HeldOutEval | MultiTurnHeldOutEval | None:
-    """The held-out evaluation (at the end always, and every ``eval_every`` steps): AST accuracy of
-    single-turn examples, the episode pass rate of multi-turn tasks; None without held-out data."""
+def build_heldout(agent: AgentLoop, held_out: list[Example], model, tokenizer, style: PromptStyle, run: RunContext,
+                  settings) -> HeldOutEvaluator | None:
+    """The agent loop's held-out evaluation (at the end always, and every ``eval_every`` steps): AST
+    accuracy of single-turn examples, the episode pass rate of multi-turn tasks; None without
+    held-out data. A prompt over the context less the answer budget is not run and counts as wrong
+    (``eval/not_run``)."""
     if not held_out:
         return None
     context = getattr(model.config, "max_position_embeddings", None)
-    if multi_turn_task(held_out[0]) is None:  # a prompt over the context is not run and counts as wrong (eval/not_run)
-        return HeldOutEval(held_out, tokenizer, style, run.dist, settings.eval_max_new_tokens, settings.eval_batch_size,
-                           prompt_limit=None if context is None else context - settings.eval_max_new_tokens)
-    tasks = [(e.id, e.category, *multi_turn_task(e)) for e in held_out]
-    return MultiTurnHeldOutEval(tasks, tokenizer, style, run.dist, settings.eval_max_new_tokens, settings.eval_batch_size,
-                                max_steps_per_turn=int(cfg.rollout.max_steps_per_turn),
-                                prompt_limit=None if context is None else context - settings.eval_max_new_tokens)
+    return agent.heldout(held_out, tokenizer, style, run.dist, max_new_tokens=settings.eval_max_new_tokens,
+                         batch_size=settings.eval_batch_size,
+                         prompt_limit=None if context is None else context - settings.eval_max_new_tokens)
 
 
 def humaneval_limit(cfg: DictConfig, model) -> int | None:
@@ -135,12 +132,14 @@ def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn
     import deepspeed
 
     train, held_out, style = build_data(cfg, settings.eval_size)
+    agent = instantiate(cfg.agent, _key="agent")
     check_run_dir(run.run_dir, settings.resume)
     ds = deepspeed_config(cfg.deepspeed, micro_batch_size=shape.micro_batch_size, grad_accum=shape.grad_accum,
                           max_grad_norm=float(cfg.optim.max_grad_norm), precision=settings.precision)
     model, tokenizer = load_model(cfg, ds, model_path)
-    # a template that refuses a role the run renders: one line now, not a Jinja traceback mid-run
-    check_template(tokenizer, style, multi_turn=multi_turn_task(train[0]) is not None)
+    # data of the other kind, or a template that refuses a role the run renders: one line now, not a
+    # Jinja traceback mid-run
+    agent.check(train, held_out, tokenizer, style)
     wrapped = module(model)
     optimizer = instantiate(cfg.optim.optimizer, _key="optim.optimizer")(optimizer_groups(wrapped, param_groups or []))
     schedule = instantiate(cfg.optim.scheduler, _key="optim.scheduler")
@@ -163,8 +162,8 @@ def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn
                     "resuming from checkpoints/%s (step %d) in %s", loaded.tag, start_step, run.run_dir)
     run.log.start(run.config, resume_step=start_step if resumed else None)
     run.bar(settings.max_steps, start_step)
-    heldout = build_heldout(cfg, held_out, model, tokenizer, style, run, settings)
-    return Parts(engine=engine, model=model, tokenizer=tokenizer, style=style, train=train,
+    heldout = build_heldout(agent, held_out, model, tokenizer, style, run, settings)
+    return Parts(engine=engine, model=model, tokenizer=tokenizer, style=style, agent=agent, train=train,
                  sampler=GlobalSampler(len(train), seed=int(cfg.seed)), rollout=rollout, heldout=heldout,
                  humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir, humaneval_limit(cfg, model)),
                  zero_stage=zero_stage(ds),

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 
 from funcall.models.load import check_model_path
 from funcall.utils.errors import ConfigError
+from funcall.utils.instantiate import instantiate
 
 
 def fail(message: str) -> None:
@@ -100,5 +101,11 @@ def check_rollout(rollout: DictConfig, min_group: int) -> None:
     number("rollout.temperature", rollout.temperature, low=0, low_open=True)
     number("rollout.top_p", rollout.top_p, low=0, high=1, low_open=True)
     number("rollout.max_new_tokens", rollout.max_new_tokens, low=1, integer=True)
-    number("rollout.max_steps_per_turn", rollout.get("max_steps_per_turn", 1), low=1, integer=True)
-    number("rollout.max_episode_tokens", rollout.get("max_episode_tokens", 1), low=1, integer=True)
+
+
+def check_agent(agent: DictConfig) -> None:
+    """The agent loop's own settings (``agent.*``): its constructor checks them."""
+    try:
+        instantiate(agent, _key="agent")
+    except ConfigError as exc:
+        fail(str(exc))

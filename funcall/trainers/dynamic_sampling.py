@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from funcall.trainers.trajectory import Rewards, Trajectory, padded
+from funcall.rollout.trajectory import Rewards, Trajectory, padded
 
 
 def informative_groups(rewards: torch.Tensor, group: int) -> list[bool]:
@@ -64,7 +64,7 @@ def concat_groups(rounds: list[tuple[Trajectory, Rewards, list]], chosen: list[t
         completion_mask=stack(lambda t: t.completion_mask), think_mask=stack(lambda t: t.think_mask),
         old_logps=stack(lambda t: t.old_logps), entropies=stack(lambda t: t.entropies), group=group,
         rollout_logps=stack(lambda t: t.rollout_logps),
-        episodes=None if rounds[0][0].episodes is None else [rounds[r][0].episodes[i] for r, i in rows])
+        columns={name: [rounds[r][0].columns[name][i] for r, i in rows] for name in rounds[0][0].columns})
     names = rounds[0][1].components.keys()
     rewards = Rewards(total=torch.stack([rounds[r][1].total[i] for r, i in rows]),
                       raw=[rounds[r][1].raw[i] for r, i in rows],

@@ -1,23 +1,24 @@
 """GRPO-family RL on DeepSpeed: rollouts, rewards, advantages, clipped updates, KL to a reference.
 
 One step, on every rank for its share of ``trainer.prompts_per_step`` prompts, is a straight line
-of typed phases (`funcall.trainers.trajectory`):
+of typed phases (`funcall.rollout.trajectory`):
 
-1. ``collect``: ``rollout.num_generations`` sampled completions per prompt through the rollout
-   engine (a `funcall.rollout.engine.RolloutEngine`), with the rollout policy's token log-probs
-   and entropies read off generation (``trainer.recompute_logprobs=true`` recomputes them in a
-   no-grad pass, for engines that cannot report them) -> `Trajectory` (multi-turn data: ``collect_episodes``, the
-   episodes played on environments, `funcall.trainers.episodes`, the same `Trajectory`);
+1. ``collect``: ``rollout.num_generations`` rollouts per prompt through the rollout engine (a
+   `funcall.rollout.engine.RolloutEngine`), by the run's agent loop (`funcall.agents`: completions
+   of single-turn prompts, or episodes played on environments; the same `Trajectory`), with the
+   rollout policy's token log-probs and entropies read off generation
+   (``trainer.recompute_logprobs=true`` recomputes them in a no-grad pass, for engines that cannot
+   report them);
 2. the frozen reference model's log-probs, one no-grad pass, when the loss has a KL term;
-3. ``score``: the configured reward(s) (TRL signature), unparseable -> floor -> `Rewards`;
+3. ``score``: the configured reward(s) (TRL signature; `funcall.trainers.scoring`) -> `Rewards`;
 4. the ``advantage`` estimator on rewards grouped by prompt (all of a prompt's samples are on
    one rank, so groups need no communication), given the entropies and both span masks;
 5. ``update`` (`funcall.trainers.rl_update`): ``trainer.ppo_epochs`` passes in
    ``trainer.mini_batches`` optimizer steps each, the loss of each mini-batch exact over its
    micro-batches and ranks.
 
-The step's row says how many completions did not parse in the run's answer format
-(``rollout/unparseable``, ``rollout/no_call_frac``: `funcall.calls.parse_stats`), and
+The step's row says how many completions (multi-turn: steps) did not parse in the run's answer
+format (``rollout/unparseable``, ``rollout/no_call_frac``: the agent loop's metrics), and
 ``trainer.unparseable_alarm`` warns when that share stays high (`funcall.trainers.parse_alarm`).
 
 How it differs from the obvious loop: the reference model is sharded with the policy's ZeRO
@@ -37,22 +38,19 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig
 
-from funcall.calls.parse_stats import parse_counts, parse_shares, text_outcome
+from funcall.agents.base import Sampling
 from funcall.data.length_budget import LengthBudget, draw_fitting
-from funcall.data.multi_turn_source import multi_turn_task
-from funcall.data.tokenize import encode_prompt
 from funcall.dist import all_gather_objects, all_reduce_sum
-from funcall.envs.worker import EnvPool
 from funcall.models.lora import is_lora, without_adapters
+from funcall.rollout.trajectory import Rewards, Trajectory
 from funcall.trainers.build import Parts, Shape, build, load_model
-from funcall.trainers.checks import check_loop, check_model, check_optim, check_rollout, fail, number
+from funcall.trainers.checks import check_agent, check_loop, check_model, check_optim, check_rollout, fail, number
 from funcall.trainers.ds_config import cpu_autocast, deepspeed_config
 from funcall.trainers.dynamic_sampling import informative_groups, select_groups
-from funcall.trainers.episodes import collect_episodes, episode_metrics, episode_prompt_ids
 from funcall.trainers.parse_alarm import ALARM_KEYS, UnparseableAlarm
 from funcall.trainers.rl_update import PolicyModule, no_grad_logps, update
+from funcall.trainers.scoring import logprob_gap, score
 from funcall.trainers.session import LoopSettings, RunContext, Session
-from funcall.trainers.trajectory import Rewards, Trajectory, collect, logprob_gap, score
 from funcall.utils.instantiate import instantiate
 
 
@@ -95,6 +93,7 @@ class RLTrainer(LoopSettings):
         check_optim(cfg.optim)
         check_model(cfg.model)
         check_rollout(cfg.rollout, instantiate(cfg.advantage, _key="advantage").min_group)
+        check_agent(cfg.agent)
         for key in ("prompts_per_step", "ppo_epochs", "mini_batches", "logprob_batch_size"):
             number(f"trainer.{key}", getattr(self, key), low=1, integer=True)
         number("trainer.micro_batch_size", self.micro_batch_size, low=1, integer=True, nullable=True)
@@ -157,19 +156,17 @@ class RLTrainer(LoopSettings):
         alarm = UnparseableAlarm.from_config(self.unparseable_alarm, parts.style.answer_format)
         step = parts.start_step
         first_ids = None
-        # multi-turn data: the episodes' environments, in one child process for the run (funcall.envs.worker)
-        pool = EnvPool() if multi_turn_task(parts.train[0]) is not None else None
         try:
             # the first step's prompts against the budget before anything is evaluated or logged: data
             # that does not fit the model (trainer.overlong=error) stops here, the run folder unwritten
             if step < self.max_steps:
                 self.draw(step, 0, parts, dist.rank, dist.world_size, prompts_per_rank,
-                          1 + (self.max_resample if self.dynamic_sampling else 0), budget, pool)
+                          1 + (self.max_resample if self.dynamic_sampling else 0), budget)
             if self.eval_at_start and step == 0:
                 session.evaluate(0)
             while step < self.max_steps:
                 row, ids = self.step(step, parts, session, cfg.rollout, reward_fn, advantage, loss_fn, reference,
-                                     prompts_per_rank, micro, budget, pool)
+                                     prompts_per_rank, micro, budget)
                 first_ids = first_ids or ids
                 step += 1
                 session.log_step(row, step)
@@ -178,8 +175,7 @@ class RLTrainer(LoopSettings):
                 if session.out_of_time():
                     break
         finally:
-            if pool is not None:
-                pool.close()
+            parts.agent.close()  # multi-turn: the environments' child process
         notes = {"first_step_ids_per_rank": all_gather_objects(first_ids),
                  "reference": None if reference is None else "base" if is_lora(parts.model) else "model"}
         if model_path:
@@ -203,16 +199,14 @@ class RLTrainer(LoopSettings):
 
     # -- one step -----------------------------------------------------------------------------
     def draw(self, step: int, round_: int, parts: Parts, rank: int, world: int, prompts_per_rank: int, rounds_max: int,
-             budget: LengthBudget, pool: EnvPool | None) -> tuple[list, list[list[int]], int]:
+             budget: LengthBudget) -> tuple[list, list[list[int]], int]:
         """This rank's examples of a round, their prompt ids, and how many drawn prompts were over
         ``budget`` (skipped and replaced, `funcall.data.length_budget`; never cut)."""
         tok, style = parts.tokenizer, parts.style
 
         def encode(i: int) -> tuple:
             example = parts.train[i]
-            if pool is None:
-                return example, encode_prompt(tok, example, style)
-            return example, episode_prompt_ids(tok, multi_turn_task(example)[0], style)  # the episode's first prompt
+            return example, parts.agent.prompt_ids(tok, example, style)
 
         idx = parts.sampler.micro_batch(step, round_, rank, world, prompts_per_rank, rounds_max)
         pairs, skipped = draw_fitting(idx, encode, lambda pair: len(pair[1]), budget,
@@ -221,31 +215,24 @@ class RLTrainer(LoopSettings):
         return [e for e, _ in pairs], [p for _, p in pairs], skipped
 
     def sample(self, step: int, parts: Parts, session: Session, rollout_cfg, reward_fn, prompts_per_rank: int,
-               budget: LengthBudget, pool: EnvPool | None = None):
+               budget: LengthBudget):
         """Prompts -> `Trajectory` and `Rewards` (with dynamic sampling, in collective rounds until
         every rank has its informative groups or ``max_resample`` is spent); returns them, the
-        examples of their groups, the prompts, and the phase's metrics. With ``pool`` (multi-turn
-        data) each prompt's samples are episodes played on the pool's environments."""
+        examples of their groups, and the phase's metrics. The run's agent loop collects."""
         dist, tok = session.run.dist, parts.tokenizer
         group = int(rollout_cfg.num_generations)
         rounds_max = 1 + (self.max_resample if self.dynamic_sampling else 0)
+        sampling = Sampling(group=group, max_new_tokens=int(rollout_cfg.max_new_tokens),
+                            temperature=float(rollout_cfg.temperature), top_p=float(rollout_cfg.top_p),
+                            with_stats=not self.recompute_logprobs)
+        context = getattr(parts.model.config, "max_position_embeddings", None)
         rounds, t_rollout, t_reward, skipped = [], 0.0, 0.0, 0
         for r in range(rounds_max):
             examples, prompts, over = self.draw(step, r, parts, dist.rank, dist.world_size, prompts_per_rank, rounds_max,
-                                                budget, pool)
+                                                budget)
             skipped += over
             t0 = time.time()
-            sampling = dict(group=group, max_new_tokens=int(rollout_cfg.max_new_tokens), top_p=float(rollout_cfg.top_p),
-                            temperature=float(rollout_cfg.temperature), with_stats=not self.recompute_logprobs)
-            if pool is None:
-                traj = collect(parts.rollout, tok, prompts, **sampling)
-            else:
-                traj = collect_episodes(parts.rollout, tok, [multi_turn_task(e) for e in examples], pool, parts.style,
-                                        max_steps_per_turn=int(rollout_cfg.max_steps_per_turn),
-                                        max_episode_tokens=int(rollout_cfg.max_episode_tokens),
-                                        context_length=getattr(parts.model.config, "max_position_embeddings", None),
-                                        **sampling)
-                prompts = traj.prompt_ids[::group]
+            traj = parts.agent.collect(parts.rollout, tok, examples, prompts, parts.style, sampling, context)
             t1 = time.time()
             rounds.append((traj, score(traj, reward_fn, examples, [tok.decode(p) for p in prompts]), examples))
             t_rollout, t_reward = t_rollout + t1 - t0, t_reward + time.time() - t1
@@ -263,13 +250,12 @@ class RLTrainer(LoopSettings):
         return traj, rewards, examples, metrics
 
     def step(self, step: int, parts: Parts, session: Session, rollout_cfg, reward_fn, advantage, loss_fn, reference,
-             prompts_per_rank: int, micro: int, budget: LengthBudget, pool: EnvPool | None = None) -> tuple[dict, list[str]]:
+             prompts_per_rank: int, micro: int, budget: LengthBudget) -> tuple[dict, list[str]]:
         """One RL step; returns its metrics and the ids of this rank's prompts."""
         dist, tok, engine = session.run.dist, parts.tokenizer, parts.engine
         group, pad = int(rollout_cfg.num_generations), tok.pad_token_id
         t0 = time.time()
-        traj, rewards, examples, row = self.sample(step, parts, session, rollout_cfg, reward_fn, prompts_per_rank, budget,
-                                                   pool)
+        traj, rewards, examples, row = self.sample(step, parts, session, rollout_cfg, reward_fn, prompts_per_rank, budget)
 
         t2 = time.time()
         # the trainer's own log-probs: when the engine gives none, when the loss corrects the
@@ -295,9 +281,8 @@ class RLTrainer(LoopSettings):
         t_update = time.time() - t3
         row.update({k: v for k, v in adv_metrics.items() if not (self.dynamic_sampling and k == "frac_zero_std_groups")})
         prompts = [traj.prompt_ids[g * group] for g in range(traj.rows // group)]
-        row.update(self.rollout_metrics(traj, rewards, prompts, int(rollout_cfg.max_new_tokens), parts.style.answer_format))
-        if traj.episodes is not None:  # multi-turn: completion/clipped_frac over the steps, rollout/unparseable too
-            row.update(episode_metrics(traj))
+        row.update(self.rollout_metrics(traj, rewards, prompts, int(rollout_cfg.max_new_tokens)))
+        row.update(parts.agent.metrics(traj, parts.style.answer_format))  # rollout/unparseable; episode/* (multi-turn)
         row.update({"lr": session.lr(), "time/step_s": time.time() - t0, "time/logprob_s": t_logprob,
                     "time/update_s": t_update})
         if table_step:
@@ -307,11 +292,9 @@ class RLTrainer(LoopSettings):
         return row, [e.id for e in examples]
 
     @staticmethod
-    def rollout_metrics(traj: Trajectory, rewards: Rewards, prompts: list[list[int]], budget: int,
-                        answer_format: str) -> dict:
-        """The step's rollout metrics on this rank, ``rollout/unparseable`` and ``rollout/no_call_frac``
-        among them: the shares of completions that did not parse in ``answer_format`` and that parsed
-        to no call (`funcall.calls.parse_stats`; multi-turn rows: their steps, in `episode_metrics`)."""
+    def rollout_metrics(traj: Trajectory, rewards: Rewards, prompts: list[list[int]], budget: int) -> dict:
+        """The step's rollout metrics on this rank that every agent loop shares (its own, such as
+        ``rollout/unparseable``, come from ``agent.metrics`` and override these)."""
         r = rewards.total
         lengths = traj.completion_mask.sum(1)
         answer = traj.completion_mask * (1 - traj.think_mask)
@@ -323,8 +306,6 @@ class RLTrainer(LoopSettings):
                "completion/clipped_frac": sum(len(c) >= budget for c in traj.completion_ids) / traj.rows,
                "tokens/prompt_mean": sum(len(p) for p in prompts) / len(prompts),
                "tokens/completion_mean": lengths.mean().item()}
-        if traj.episodes is None:
-            row.update(parse_shares(parse_counts(text_outcome(t, answer_format) for t in traj.texts), "rollout"))
         for name, values in rewards.components.items():
             scored = [float(v) for v in values if v is not None]
             row[f"reward/{name}"] = sum(scored) / max(len(scored), 1)

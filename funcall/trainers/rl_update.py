@@ -26,9 +26,9 @@ import torch
 from funcall.dist import DistInfo, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import PolicyLoss
 from funcall.losses.policy import BatchSize
+from funcall.rollout.trajectory import Trajectory
 from funcall.trainers.rl_batch import RolloutBatch, micro_batches, scatter_rows, token_logps_and_entropy
 from funcall.trainers.session import optimizer_step
-from funcall.trainers.trajectory import Trajectory
 from funcall.utils.errors import TrainingDiverged
 
 

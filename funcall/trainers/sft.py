@@ -31,14 +31,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from funcall.data.length_budget import LengthBudget, draw_fitting
-from funcall.data.multi_turn_tokenize import encode_for_sft
 from funcall.data.packing import pack_sft
 from funcall.data.spans import IGNORE
 from funcall.data.tokenize import collate_sft
 from funcall.dist import all_gather_objects, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import SpanCounts
 from funcall.trainers.build import Shape, build
-from funcall.trainers.checks import check_loop, check_model, check_optim, fail, number
+from funcall.trainers.checks import check_agent, check_loop, check_model, check_optim, fail, number
 from funcall.trainers.ds_config import cpu_autocast
 from funcall.trainers.session import LoopSettings, RunContext, Session, optimizer_step
 from funcall.utils.errors import TrainingDiverged
@@ -100,6 +99,7 @@ class SFTTrainer(LoopSettings):
         check_loop(self)
         check_optim(cfg.optim)
         check_model(cfg.model)
+        check_agent(cfg.agent)
         number("trainer.micro_batch_size", self.micro_batch_size, low=1, integer=True)
         number("trainer.grad_accum", self.grad_accum, low=1, integer=True)
         self.check_pack_length()
@@ -118,7 +118,7 @@ class SFTTrainer(LoopSettings):
         """This rank's examples ``idx`` of the step, encoded whole and sorted by length, and how many
         were over ``trainer.max_length`` (skipped and replaced by stand-ins, never cut)."""
         tok, style = parts.tokenizer, parts.style
-        encoded, skipped = draw_fitting(idx, lambda i: encode_for_sft(tok, parts.train[i], style, sys.maxsize),
+        encoded, skipped = draw_fitting(idx, lambda i: parts.agent.encode_sft(tok, parts.train[i], style, sys.maxsize),
                                         lambda e: len(e.input_ids), budget,
                                         lambda slot, attempt: parts.sampler.stand_in(step, rank, slot, attempt),
                                         lambda i: parts.train[i].id)
