@@ -95,6 +95,55 @@ def test_micro_batch_shares_add_up_to_the_mini_batch_loss(mode):
         assert whole.item() == pytest.approx(((per_token * mask).sum() / 18).item() + 0.1 * m_whole["kl"], rel=1e-5)
 
 
+LENGTHS = [1, 6, 5, 6, 2, 3]  # completion lengths of a 6-row mini-batch
+MICROS = ([0, 4], [5, 2], [1, 3])  # length-bucketed micro-batches: widths 2, 5, 6
+
+
+def drgrpo_shares(loss_fn, logps, old, adv, mask):
+    """The micro-batches as funcall/trainers/rl_update.py runs them: each cut to its own width,
+    each given the mini-batch's size, their shares summed."""
+    size = BatchSize(tokens=float(mask.sum()), sequences=float(mask.shape[0]))
+    total = 0.0
+    for rows in MICROS:
+        c = max(LENGTHS[i] for i in rows)
+        share, _ = loss_fn(logps[rows, :c], old[rows, :c], adv[rows], mask[rows, :c], size=size)
+        total = total + share
+    return total
+
+
+def test_micro_batched_dr_grpo_equals_the_whole_batch_with_each_micro_batch_its_own_width():
+    mask = torch.zeros(6, 6)
+    for i, n in enumerate(LENGTHS):
+        mask[i, :n] = 1
+    adv = torch.tensor([1.0, -0.5, 2.0, -1.5, 0.5, 1.0])
+    loss_fn = ClippedPolicyLoss(aggregation="seq_mean_token_sum_norm", max_len=8)
+    on = torch.zeros(6, 6, requires_grad=True)
+    # on-policy, pg_t = -A_i: sum_i -A_i * n_i / 8 over 6 completions = (-1 + 3 - 10 + 9 - 1 - 3) / 48
+    whole, _ = loss_fn(on, torch.zeros(6, 6), adv, mask)
+    parts = drgrpo_shares(loss_fn, on, torch.zeros(6, 6), adv, mask)
+    assert whole.item() == pytest.approx(-1 / 16) and parts.item() == pytest.approx(-1 / 16)
+    g = torch.Generator().manual_seed(0)
+    logps = (torch.randn(6, 6, generator=g) * 0.3).requires_grad_(True)
+    old = torch.randn(6, 6, generator=g) * 0.3
+    whole, _ = loss_fn(logps, old, adv, mask)
+    parts = drgrpo_shares(loss_fn, logps, old, adv, mask)
+    assert parts.item() == pytest.approx(whole.item(), rel=1e-6)
+    (g_whole,) = torch.autograd.grad(whole, logps)
+    (g_parts,) = torch.autograd.grad(drgrpo_shares(loss_fn, logps, old, adv, mask), logps)
+    assert torch.allclose(g_parts, g_whole, atol=1e-7)
+
+
+def test_dr_grpo_without_max_len_is_refused_never_the_micro_batch_width():
+    with pytest.raises(ValueError, match="loss.max_len"):
+        ClippedPolicyLoss(aggregation="seq_mean_token_sum_norm")
+    with pytest.raises(ValueError, match="loss.max_len"):
+        ClippedPolicyLoss(aggregation="seq_mean_token_sum_norm", max_len=0)
+    with pytest.raises(ValueError, match="loss.max_len"):
+        aggregate(torch.ones(1, 2), torch.ones(1, 2), "seq_mean_token_sum_norm")
+    for mode in ("token_mean", "seq_mean_token_mean"):  # the constant is Dr. GRPO's alone
+        ClippedPolicyLoss(aggregation=mode)
+
+
 def test_the_loss_declares_what_it_reads():
     assert not ClippedPolicyLoss().uses_reference and not ClippedPolicyLoss().uses_entropy
     assert ClippedPolicyLoss(kl_coef=1e-3).uses_reference and ClippedPolicyLoss(entropy_coef=0.01).uses_entropy

@@ -18,7 +18,9 @@ for the engine sampling from a slightly different distribution than the trainer 
 * ``seq_mean_token_mean``: mean over each completion, then over completions (original GRPO;
   long completions' tokens weigh less);
 * ``seq_mean_token_sum_norm``: token sum divided by a constant ``max_len``, then the mean over
-  completions (Dr. GRPO: no length bias).
+  completions (Dr. GRPO: no length bias). ``max_len`` is required (``loss.max_len``, in the config
+  ``${rollout.max_new_tokens}``): it is never the micro-batch's width, which differs between
+  micro-batches and would make the shares depend on the bucketing.
 
 How it differs from the obvious version: the loss is called once per micro-batch, but the means
 above are over the whole mini-batch, across micro-batches and ranks. The caller passes that
@@ -53,6 +55,12 @@ class BatchSize:
         return BatchSize(float(mask.sum()), float(mask.shape[0]))
 
 
+def check_max_len(mode: str, max_len: int | None) -> None:
+    if mode == "seq_mean_token_sum_norm" and (max_len is None or max_len <= 0):
+        raise ValueError(f"loss.max_len must be a positive constant with loss.aggregation={mode} "
+                         f"(Dr. GRPO's divisor, e.g. rollout.max_new_tokens), got {max_len}")
+
+
 def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str, max_len: int | None = None,
               size: BatchSize | None = None) -> torch.Tensor:
     """This micro-batch's share of the mini-batch aggregate (module docstring); ``size`` None:
@@ -64,7 +72,8 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str, max_len: i
     if mode == "seq_mean_token_mean":
         return ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).sum() / max(size.sequences, 1.0)
     if mode == "seq_mean_token_sum_norm":
-        return ((per_token * mask).sum(1) / float(max_len or per_token.shape[1])).sum() / max(size.sequences, 1.0)
+        check_max_len(mode, max_len)
+        return ((per_token * mask).sum(1) / float(max_len)).sum() / max(size.sequences, 1.0)
     raise ValueError(f"loss.aggregation must be one of {', '.join(AGGREGATIONS)}, got {mode!r}")
 
 
@@ -76,6 +85,7 @@ class ClippedPolicyLoss:
                  is_cap: float = 2.0):
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"loss.aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+        check_max_len(aggregation, max_len)
         if is_correction not in IS_CORRECTIONS:
             raise ValueError(f"loss.is_correction must be one of {', '.join(IS_CORRECTIONS)}, got {is_correction!r}")
         if is_cap <= 0:
