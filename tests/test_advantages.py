@@ -29,6 +29,48 @@ def test_grpo_population_std_and_dr_grpo():
     assert torch.allclose(adv, torch.tensor([0.375, -0.125, -0.125, -0.125]))
 
 
+# equal rewards that are not dyadic fractions (what reward=partial and mix give): the float32 mean
+# of 8 of them is one ulp off, which a std threshold turned into |A| ~ 1 at eps 0
+NON_DYADIC = [0.7, 2.9, 1 / 3]
+
+
+def flat_group_estimators(eps):
+    return [GRPOAdvantage(eps=eps), GRPOAdvantage(eps=eps, std="population"), dr_grpo(eps)]
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-4])
+@pytest.mark.parametrize("value", NON_DYADIC)
+def test_equal_non_dyadic_rewards_give_exactly_zero_one_prompt_per_rank(value, eps):
+    for est in flat_group_estimators(eps):
+        adv, m = est(torch.full((1, 8), value))
+        assert torch.equal(adv, torch.zeros(8)), (est.scale_by_std, est.std)
+        assert m["frac_zero_std_groups"] == 1.0 and m["adv/mean_abs"] == 0.0
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-4])
+def test_equal_non_dyadic_rewards_give_exactly_zero_among_other_prompts(eps):
+    rewards = torch.tensor([[v] * 8 for v in NON_DYADIC] + [[1.0] + [0.0] * 7])
+    s = math.sqrt(1 / 8)  # sample std of (1, 0, ..., 0): mean 1/8, sum of squares 7/8, over 7
+    centred = torch.tensor([7 / 8] + [-1 / 8] * 7)
+    for est, last in zip(flat_group_estimators(eps), [centred / (s + eps), None, centred]):
+        adv, m = est(rewards)
+        assert torch.equal(adv[:24], torch.zeros(24)), (est.scale_by_std, est.std)
+        assert m["frac_zero_std_groups"] == 0.75
+        if last is not None:
+            assert torch.allclose(adv[24:], last)
+
+
+@pytest.mark.parametrize("level", ["sequence", "token"])
+@pytest.mark.parametrize("placement", ["outside", "inside"])
+def test_entropy_guided_advantage_of_an_equal_non_dyadic_group_is_exactly_zero(level, placement):
+    # A = 0 exactly, so the bound |A| / alpha is 0 and so is the bonus, however high H is
+    ent, span = torch.full((8, 3), 5.0), torch.ones(8, 3)
+    for eps in (0.0, 1e-4):
+        est = EntropyGuidedAdvantage(base=GRPOAdvantage(eps=eps), level=level, placement=placement)
+        adv, m = est(torch.full((1, 8), 0.7), token_entropy=ent, span_mask=span, completion_mask=span)
+        assert torch.equal(adv, torch.zeros_like(adv)) and m["frac_zero_std_groups"] == 1.0
+
+
 ENT = torch.tensor([[1.0, 0.5, 9.0], [3.0, 1.0, 9.0]])  # the 9s are outside the span
 SPAN = torch.tensor([[1, 1, 0], [1, 1, 0]])
 MASK = torch.ones(2, 3)

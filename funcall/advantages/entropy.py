@@ -17,6 +17,10 @@ Defaults lambda = 0.4, alpha = 2. ``level="token", placement="inside", span="com
 arXiv 2506.14758's formula, A_t' = A_t + min(lambda * H_t, |A_t| / alpha) on every completion
 token. The span is the estimator's own choice: it is given both masks (``span_mask``, the
 ``<think>`` content, and ``completion_mask``) and picks one.
+
+A case the formula settles without a special case:
+* A group of equal rewards: the base estimator sets its A to exactly 0 (`grpo.flat_groups`),
+  the bound |A| / alpha is 0, so A' is exactly 0 at every level and placement.
 """
 from __future__ import annotations
 
