@@ -139,6 +139,31 @@ def test_equal_rewards_stay_at_zero_whatever_the_entropy():
     assert torch.equal(adv, torch.zeros(2)) and m["frac_zero_std_groups"] == 1.0
 
 
+NO_THINK_ENT = torch.tensor([[3.0, 3.0, 3.0], [3.0, 1.0, 9.0]])
+NO_THINK_SPAN = torch.tensor([[0, 0, 0], [1, 1, 0]])  # completion 0 has no <think> content
+
+
+def test_a_completion_without_think_gets_no_bonus():
+    # rewards (1, 0): A = (+1, -1), bound 0.5; H = (0: empty span, 2.0)
+    adv, m = estimator(coef=0.4, alpha=2.0)(torch.tensor([[1.0, 0.0]]), token_entropy=NO_THINK_ENT,
+                                            span_mask=NO_THINK_SPAN, completion_mask=MASK)
+    assert adv[0].item() == 1.0 and adv[1].item() == pytest.approx(-1 + 0.4 * 0.5)
+    assert m["adv/span_entropy_mean"] == pytest.approx(1.0)  # (0 + 2) / 2
+    # the wrong one without <think> keeps its full penalty (the strict reward's format failure)
+    adv, _ = estimator(coef=0.4, alpha=2.0)(torch.tensor([[0.0, 1.0]]), token_entropy=NO_THINK_ENT,
+                                            span_mask=NO_THINK_SPAN, completion_mask=MASK)
+    assert adv[0].item() == -1.0 and adv[1].item() == pytest.approx(1 + 0.4 * 0.5)
+    # token level: no token of it is in the span, so every token keeps A
+    adv, _ = estimator(coef=0.4, alpha=2.0, level="token")(torch.tensor([[1.0, 0.0]]), token_entropy=NO_THINK_ENT,
+                                                           span_mask=NO_THINK_SPAN, completion_mask=MASK)
+    assert torch.allclose(adv, torch.tensor([[1.0, 1.0, 1.0], [-1 + 0.2, -1 + 0.2, -1.0]]))
+    # span=completion scores it by its whole completion: H = (3, 13 / 3), both clipped to 0.5
+    adv, _ = estimator(coef=0.4, alpha=2.0, span="completion")(torch.tensor([[1.0, 0.0]]), token_entropy=NO_THINK_ENT,
+                                                               span_mask=NO_THINK_SPAN, completion_mask=MASK)
+    assert torch.allclose(adv, torch.tensor([1.2, -0.8]))
+
+
+
 @settings(max_examples=200, deadline=None)
 @given(rewards=st.lists(st.sampled_from([0.0, 1.0, 0.5, -3.0, 4.0]), min_size=2, max_size=8),
        ent=st.lists(st.floats(0, 20), min_size=8, max_size=8),

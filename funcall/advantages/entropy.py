@@ -18,9 +18,16 @@ arXiv 2506.14758's formula, A_t' = A_t + min(lambda * H_t, |A_t| / alpha) on eve
 token. The span is the estimator's own choice: it is given both masks (``span_mask``, the
 ``<think>`` content, and ``completion_mask``) and picks one.
 
-A case the formula settles without a special case:
+Two cases the formula settles without a special case:
 * A group of equal rewards: the base estimator sets its A to exactly 0 (`grpo.flat_groups`),
   the bound |A| / alpha is 0, so A' is exactly 0 at every level and placement.
+* A completion without ``<think>`` content (an empty span, ``span="think"``): its H_i is 0 (the
+  mean over no tokens is taken as 0), so it gets no bonus and keeps its base advantage; at
+  ``level="token"`` no token of it is in the span either. The papers define the entropy over the
+  chain of thought only, and under their strict reward such a completion fails the format
+  (reward 0): imputing an entropy (e.g. the group's mean) would soften the penalty for skipping
+  the reasoning, which nothing in the papers supports. ``span="completion"`` is the option that
+  scores such completions by their whole completion's entropy.
 """
 from __future__ import annotations
 
