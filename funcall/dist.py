@@ -73,9 +73,18 @@ def all_reduce_sum(values: list[float]) -> list[float]:
     """Sum a few Python numbers over ranks (metrics, eval counts)."""
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return list(values)
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=device())  # NCCL reduces device tensors only
     dist.all_reduce(t)
     return t.tolist()
+
+
+def all_reduce_max(value: int) -> int:
+    """The largest of one integer over ranks (how many collective calls every rank must make)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return int(value)
+    t = torch.tensor([int(value)], dtype=torch.int64, device=device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
 
 
 def all_gather_objects(obj: Any) -> list[Any]:

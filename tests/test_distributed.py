@@ -26,6 +26,9 @@ def test_zero3_sft_on_two_ranks_splits_data_and_shards_parameters(tmp_path, tiny
     micro, accum = 4, 2
     s = torchrun(["+experiment=sft", "deepspeed=zero3", "trainer.max_steps=3", f"trainer.micro_batch_size={micro}",
                   f"trainer.grad_accum={accum}", "trainer.eval_size=8", "trainer.eval_max_new_tokens=16",
+                  # output-layer chunks of 50 targets: the ranks' micro-batches have different target counts,
+                  # so different chunk counts, which ZeRO-3's collective gathers must not notice
+                  "trainer.logit_chunk=50",
                   # shard even the small matrices of the tiny model, so "half each" is visible
                   "deepspeed.zero_optimization.stage3_param_persistence_threshold=0"], tmp_path)
     assert s["world_size"] == 2 and s["zero_stage"] == 3 and s["steps"] == 3
@@ -55,7 +58,8 @@ def test_entropy_grpo_on_two_ranks_with_zero3_from_a_policy_that_stops(tmp_path,
     # of 16) from a trained policy whose completions end at EOS at different lengths, so the two
     # ranks run different numbers of generation forwards (before the fix: a hang in step 1).
     s = torchrun(["+experiment=entropy_grpo", "deepspeed=zero3", "trainer.max_steps=2", *stopping_policy,
-                  f"rollout.engine.gather={gather}", "trainer.eval_size=16", "trainer.eval_max_new_tokens=64"],
+                  f"rollout.engine.gather={gather}", "trainer.eval_size=16", "trainer.eval_max_new_tokens=64",
+                  "trainer.logit_chunk=100"],  # micro-batches of different widths: different chunk counts per rank
                  tmp_path, timeout=600)
     assert s["world_size"] == 2 and s["zero_stage"] == 3 and s["steps"] == 2
     rows = read_metrics(tmp_path)

@@ -89,6 +89,7 @@ def check_loop(settings) -> None:
     number("trainer.max_wall_s", s.max_wall_s, low=0, low_open=True, nullable=True)
     choice("trainer.precision", s.precision, ("auto", "bf16", "fp32"))
     choice("trainer.overlong", s.overlong, ("error", "skip"))
+    number("trainer.logit_chunk", s.logit_chunk, low=1, integer=True, nullable=True)
 
 
 def check_rollout(rollout: DictConfig, min_group: int) -> None:

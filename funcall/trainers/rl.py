@@ -147,7 +147,7 @@ class RLTrainer(LoopSettings):
         loss_fn = instantiate(cfg.loss, _key="loss")
         temperature = float(cfg.rollout.temperature)
         shape = Shape(micro, accum, total_steps=self.max_steps * self.ppo_epochs * self.mini_batches)
-        parts = build(cfg, run, self, module=lambda model: PolicyModule(model, temperature), shape=shape,
+        parts = build(cfg, run, self, module=lambda model: PolicyModule(model, temperature, self.logit_chunk), shape=shape,
                       model_path=model_path)
         budget = self.prompt_budget(getattr(parts.model.config, "max_position_embeddings", None),
                                     int(cfg.rollout.max_new_tokens))
@@ -193,7 +193,8 @@ class RLTrainer(LoopSettings):
 
         ds = deepspeed_config(cfg.deepspeed, precision=self.precision, inference=True)
         model, _ = load_model(cfg, ds, model_path)
-        engine, *_ = deepspeed.initialize(model=PolicyModule(model, float(cfg.rollout.temperature)), config=ds)
+        engine, *_ = deepspeed.initialize(model=PolicyModule(model, float(cfg.rollout.temperature), self.logit_chunk),
+                                           config=ds)
         engine.eval()
         return engine
 

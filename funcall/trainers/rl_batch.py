@@ -5,8 +5,9 @@ width W for all rows, so completion token j of every row sits at position W + j 
 that predict it at W + j - 1: one slice, no per-row gathers. Position ids follow the attention
 mask (as ``generate`` computes them with left padding), so the log-probs of the update match
 those of the rollout. `token_logps_and_entropy` returns, for the completion positions only, the
-log-prob of each taken token and the entropy of the policy there; it asks the model for just the
-last C + 1 positions' logits (``logits_to_keep``), which matters with 150k-token vocabularies.
+log-prob of each taken token and the entropy of the policy there; it asks the model's decoder for
+its hidden states and runs the output layer over the completion positions only, a
+chunk at a time (`funcall.models.output_layer`), which matters with 150k-token vocabularies.
 
 `micro_batches` cuts a rollout into micro-batches of rows of similar length, each padded only
 to its own longest row (outputs are written back into ``[N, C]`` tensors): with prompts of 100
@@ -25,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from funcall.models.output_layer import softcap_of, token_stats
 
 
 @dataclass
@@ -110,36 +113,37 @@ def scatter_rows(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) ->
     out[rows, : values.shape[1]] = values
 
 
-def token_logps_and_entropy(model, batch: RolloutBatch, temperature: float = 1.0, with_entropy: bool = True):
-    """Log-prob of each completion token and the policy entropy at it, both ``[N, C]``."""
-    c = batch.completion_width
-    if batch.group > 1:
-        logits = _shared_prompt_logits(model, batch)
-    else:
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                       position_ids=batch.position_ids, use_cache=False, logits_to_keep=c + 1).logits[:, :c]
-    logits = logits.float() / temperature
-    logp_all = torch.log_softmax(logits, dim=-1)
+def token_logps_and_entropy(model, batch: RolloutBatch, temperature: float = 1.0, with_entropy: bool = True,
+                            chunk: int | None = None):
+    """Log-prob of each completion token and the policy entropy at it, both ``[N, C]``; the output
+    layer runs ``chunk`` positions at a time (`funcall.models.output_layer`: at most one chunk's
+    logits exist, forward or backward). Collective under ZeRO-3."""
+    n, c = batch.input_ids.shape[0], batch.completion_width
+    hidden = _shared_prompt_hidden(model, batch) if batch.group > 1 else model.get_decoder()(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+        use_cache=False).last_hidden_state[:, batch.prompt_width - 1:batch.prompt_width - 1 + c]
     targets = batch.input_ids[:, batch.prompt_width:]
-    logps = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
-    return logps, entropy
+    logps, entropy = token_stats(model.get_output_embeddings(), hidden.reshape(n * c, -1), targets.reshape(-1),
+                                 chunk=chunk, temperature=temperature, softcap=softcap_of(model),
+                                 with_entropy=with_entropy)
+    return logps.view(n, c), None if entropy is None else entropy.view(n, c)
 
 
-def _shared_prompt_logits(model, batch: RolloutBatch) -> torch.Tensor:
-    """The logits predicting each completion token, ``[N, C, V]``, running each prompt once."""
+def _shared_prompt_hidden(model, batch: RolloutBatch) -> torch.Tensor:
+    """The hidden states predicting each completion token, ``[N, C, H]``, running each prompt once."""
     from transformers import DynamicCache
 
     w, c, g = batch.prompt_width, batch.completion_width, batch.group
+    decoder = model.get_decoder()
     cache = DynamicCache(config=model.config)
-    first = model(input_ids=batch.input_ids[::g, :w], attention_mask=batch.attention_mask[::g, :w],
-                  position_ids=batch.position_ids[::g, :w], cache=cache, use_cache=True, logits_to_keep=1).logits
+    first = decoder(input_ids=batch.input_ids[::g, :w], attention_mask=batch.attention_mask[::g, :w],
+                    position_ids=batch.position_ids[::g, :w], cache=cache, use_cache=True).last_hidden_state[:, -1:]
     first = first.repeat_interleave(g, dim=0)  # predicts completion token 0
     cache.batch_repeat_interleave(g)
     # Always two forwards, even when every completion here is one token long (then the second
-    # runs that token and its logits are dropped, still inside the graph): under ZeRO-3 each
+    # runs that token and its states are dropped, still inside the graph through the cat): under ZeRO-3 each
     # forward and its backward are collective, so a rank must not skip one its peer runs.
     k = max(c - 1, 1)
-    rest = model(input_ids=batch.input_ids[:, w:w + k], attention_mask=batch.attention_mask[:, :w + k],
-                 position_ids=batch.position_ids[:, w:w + k], cache=cache, use_cache=True).logits
+    rest = decoder(input_ids=batch.input_ids[:, w:w + k], attention_mask=batch.attention_mask[:, :w + k],
+                   position_ids=batch.position_ids[:, w:w + k], cache=cache, use_cache=True).last_hidden_state
     return torch.cat([first, rest], dim=1)[:, :c]

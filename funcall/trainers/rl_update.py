@@ -35,13 +35,14 @@ from funcall.utils.errors import TrainingDiverged
 class PolicyModule(torch.nn.Module):
     """The policy as DeepSpeed sees it: forward gives completion log-probs and entropies."""
 
-    def __init__(self, model: torch.nn.Module, temperature: float):
+    def __init__(self, model: torch.nn.Module, temperature: float, logit_chunk: int | None = None):
         super().__init__()
         self.model = model
         self.temperature = temperature
+        self.logit_chunk = logit_chunk  # trainer.logit_chunk: positions per output-layer chunk
 
     def forward(self, batch: RolloutBatch, with_entropy: bool = True):
-        return token_logps_and_entropy(self.model, batch, self.temperature, with_entropy)
+        return token_logps_and_entropy(self.model, batch, self.temperature, with_entropy, self.logit_chunk)
 
 
 def no_grad_logps(engine, trajectory: Trajectory, batch_size: int, pad_id: int, with_entropy: bool):

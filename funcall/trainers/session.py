@@ -45,6 +45,7 @@ class LoopSettings:
     precision: str = "auto"  # auto | bf16 | fp32: DeepSpeed's bf16.enabled (funcall.trainers.ds_config)
     max_wall_s: float | None = None
     overlong: str = "error"  # an example over its token budget: error | skip (funcall.data.length_budget); never cut
+    logit_chunk: int | None = 1024  # positions per output-layer chunk (funcall.models.output_layer); null: all at once
 
 
 class Trainer(Protocol):

@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from funcall.data.length_budget import LengthBudget, draw_fitting
@@ -36,6 +35,7 @@ from funcall.data.spans import IGNORE
 from funcall.data.tokenize import collate_sft
 from funcall.dist import all_gather_objects, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import SpanCounts
+from funcall.models.output_layer import softcap_of, token_stats
 from funcall.trainers.build import Shape, build
 from funcall.trainers.checks import check_agent, check_loop, check_model, check_optim, fail, number
 from funcall.trainers.ds_config import cpu_autocast
@@ -45,38 +45,33 @@ from funcall.utils.instantiate import instantiate
 from funcall.utils.memory import HeapGuard
 
 
-def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-position NLL (``[B, T]``, 0 where ``labels`` is IGNORE); labels are pre-shifted."""
-    nll = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="none")
-    return nll.view(labels.shape)
-
-
 class SFTModule(nn.Module):
     """A causal LM and its loss as one module (see the module docstring). ``autocast``: run the
-    model in bf16 autocast (a CPU's mixed precision; the loss is computed in fp32)."""
+    model in bf16 autocast (a CPU's mixed precision; the loss is computed in fp32). The output
+    layer runs on the target positions only, ``logit_chunk`` of them at a time
+    (`funcall.models.output_layer`): no ``[target tokens, V]`` fp32 tensor beyond a chunk."""
 
-    def __init__(self, model: nn.Module, loss, autocast: bool = False):
+    def __init__(self, model: nn.Module, loss, autocast: bool = False, logit_chunk: int | None = None):
         super().__init__()
         self.model = model
         self.loss = loss
         self.autocast = autocast
+        self.logit_chunk = logit_chunk
 
     def forward(self, input_ids, labels, spans, attention_mask=None, position_ids=None, target_index=None,
                 counts: SpanCounts | None = None):
         with torch.autocast(device_type=input_ids.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            hidden = self.model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
+                                              position_ids=position_ids, use_cache=False).last_hidden_state
             if target_index is None:
-                # left-padded (collate_sft): labels/spans cover the last columns only, logits for those alone
-                logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                    use_cache=False, logits_to_keep=labels.shape[1]).logits
-                nll = token_nll(logits, labels)
-            else:
-                # packed (funcall.data.packing): the output projection for the target positions only
-                hidden = self.model.get_decoder()(input_ids=input_ids, position_ids=position_ids,
-                                                  use_cache=False).last_hidden_state
-                rows, cols = target_index
-                logits = self.model.get_output_embeddings()(hidden[rows, cols])
-                nll = torch.zeros(labels.shape, dtype=torch.float32, device=labels.device)
-                nll[rows, cols] = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
+                # left-padded (collate_sft): labels/spans cover the last columns only
+                hidden = hidden[:, hidden.shape[1] - labels.shape[1]:]
+                target_index = (labels != IGNORE).nonzero(as_tuple=True)
+            rows, cols = target_index  # packed (funcall.data.packing): the target positions, given
+            logps, _ = token_stats(self.model.get_output_embeddings(), hidden[rows, cols], labels[rows, cols],
+                                   chunk=self.logit_chunk, softcap=softcap_of(self.model), with_entropy=False)
+            nll = torch.zeros(labels.shape, dtype=torch.float32, device=labels.device)
+            nll = nll.index_put((rows, cols), -logps)
         return self.loss(nll, spans, counts)
 
 
@@ -136,7 +131,7 @@ class SFTTrainer(LoopSettings):
     def fit(self, cfg, run: RunContext) -> dict:
         loss_fn = instantiate(cfg.loss, _key="loss")
         autocast = cpu_autocast(self.precision)
-        parts = build(cfg, run, self, module=lambda model: SFTModule(model, loss_fn, autocast=autocast),
+        parts = build(cfg, run, self, module=lambda model: SFTModule(model, loss_fn, autocast=autocast, logit_chunk=self.logit_chunk),
                       shape=Shape(self.micro_batch_size, self.grad_accum, self.max_steps),
                       param_groups=loss_fn.parameter_groups())
         session = Session(run, self, parts)
