@@ -11,9 +11,9 @@ import ast
 
 import pytest
 from hydra import compose, initialize_config_dir
+from test_fail_early import assert_nothing_written, assert_one_line_error
 
 from conftest import REPO, run_train
-from test_fail_early import assert_nothing_written, assert_one_line_error
 
 SFT = ["+experiment=sft", "trainer.max_steps=1", "trainer.eval_size=2", "trainer.eval_max_new_tokens=8",
        "trainer.micro_batch_size=2", "logger=none"]

@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from funcall.data.synthetic import SyntheticTask
 from funcall.data.prompts import PromptStyle
+from funcall.data.synthetic import SyntheticTask
 from funcall.data.tokenize import collate_sft, encode_sft
 from funcall.losses.ce import CrossEntropyLoss
 from funcall.losses.srml import SRMLLoss
