@@ -8,7 +8,8 @@ decoder gives the hidden states of the positions that matter (completion tokens,
 and `token_stats` runs the output layer over them ``chunk`` positions at a time: each chunk's
 logits become its tokens' log-probs (and the entropies) and are freed before the next chunk. Under
 gradient, each chunk runs inside a non-reentrant activation checkpoint, so the backward pass
-recomputes that chunk's logits instead of keeping them, and the gradient of the log-probs and
+recomputes that chunk's logits instead of keeping them (a micro-batch of one chunk keeps them:
+the same memory, no recompute), and the gradient of the log-probs and
 entropies with respect to the logits is written by hand (`_TokenStats`), over the chunk's logits:
 one ``[chunk, V]`` tensor (and a few rows of temporaries) exists at any time, forward or backward,
 whatever the number of tokens. TRL's
@@ -65,8 +66,9 @@ class _TokenStats(torch.autograd.Function):
     """``z`` ``[n, V]`` -> (log-prob of each target, entropy) under ``softmax(z / temperature)``, with the
     gradient written by hand: ``d logp_t / ds = onehot(t) - p`` and ``d H / ds = -p (log p + H)`` for
     ``s = z / temperature``, a block of rows at a time, over ``z`` itself (the chunk's logits,
-    recomputed for this backward by the checkpoint and needed by nothing after it; a second backward
-    through the same graph would fail loudly on the version check). Autograd's chain through
+    recomputed for this backward by the checkpoint, or kept when there is one chunk, and needed by
+    nothing after it; a second backward through the same graph would fail loudly on the version
+    check). Autograd's chain through
     ``log_softmax``, ``exp`` and their product holds five ``[n, V]`` tensors or more; this holds one."""
 
     @staticmethod
@@ -117,18 +119,21 @@ def token_stats(head, hidden: torch.Tensor, targets: torch.Tensor, *, chunk: int
     size = int(chunk) if chunk else m
     chunks = all_reduce_max(-(-m // size))
     grad = torch.is_grad_enabled() and hidden.requires_grad
+    # one chunk on every rank: keeping its logits for the backward pass costs what recomputing them
+    # would hold anyway, without the recompute (every rank decides alike: the count is agreed)
+    recompute = grad and chunks > 1
     logps, entropies = [], []
     for k in range(chunks):
         h, t = hidden[k * size:(k + 1) * size], targets[k * size:(k + 1) * size]
         if h.shape[0] == 0:  # a peer has more chunks: run one position (ZeRO-3 gathers in step), drop its values
             lp, _ = (checkpoint(_chunk_stats, head, hidden[:1], targets[:1], temperature, softcap, False,
-                                use_reentrant=False) if grad else (None, None))
+                                use_reentrant=False) if recompute else (None, None))
             if grad:  # in the graph with no effect, so its backward (collective too) runs as the peer's does
                 logps[-1] = logps[-1] + 0.0 * lp.sum()
             else:
                 _chunk_stats(head, hidden[:1], targets[:1], temperature, softcap, False)
             continue
-        if grad:
+        if recompute:
             lp, ent = checkpoint(_chunk_stats, head, h, t, temperature, softcap, with_entropy, use_reentrant=False)
         else:
             lp, ent = _chunk_stats(head, h, t, temperature, softcap, with_entropy)
