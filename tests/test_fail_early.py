@@ -53,6 +53,8 @@ BAD_VALUES = [  # (override, words the one line must hold)
     ("trainer.max_steps=-1", ["trainer.max_steps"]),
     ("trainer.micro_batch_size=3", ["trainer.micro_batch_size=3"]),
     ("trainer.overlong=truncate", ["trainer.overlong", "error, skip"]),
+    ("trainer.logit_chunk=0", ["trainer.logit_chunk"]),
+    ("loss.aggregation=seq_mean_token_sum_norm loss.max_len=null", ["loss.max_len"]),
     ("optim.scheduler.warmup_ratio=2", ["optim.scheduler.warmup_ratio"]),
     ("model.path=does/not/exist/here", ["model.path=does/not/exist/here", "no such folder"]),
 ]
@@ -62,7 +64,7 @@ BAD_VALUES = [  # (override, words the one line must hold)
 def test_a_bad_value_stops_at_once_with_one_line_naming_it(tmp_path, override, words):
     run = tmp_path / "run"
     t0 = time.time()
-    proc = run_train([*RL, override], run, check=False)
+    proc = run_train([*RL, *override.split()], run, check=False)
     assert_one_line_error(proc, *words)
     assert time.time() - t0 < 60  # before any model, data or warm start is loaded
     assert_nothing_written(run)

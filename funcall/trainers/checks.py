@@ -104,9 +104,10 @@ def check_rollout(rollout: DictConfig, min_group: int) -> None:
     number("rollout.max_new_tokens", rollout.max_new_tokens, low=1, integer=True)
 
 
-def check_agent(agent: DictConfig) -> None:
-    """The agent loop's own settings (``agent.*``): its constructor checks them."""
+def check_part(node: DictConfig, key: str) -> None:
+    """A part whose constructor checks its own settings (``agent``, ``loss``): built once here, so a
+    bad value stops every rank before anything loads."""
     try:
-        instantiate(agent, _key="agent")
+        instantiate(node, _key=key)
     except ConfigError as exc:
         fail(str(exc))

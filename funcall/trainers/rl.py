@@ -44,7 +44,7 @@ from funcall.dist import all_gather_objects, all_reduce_sum
 from funcall.models.lora import is_lora, without_adapters
 from funcall.rollout.trajectory import Rewards, Trajectory
 from funcall.trainers.build import Parts, Shape, build, load_model
-from funcall.trainers.checks import check_agent, check_loop, check_model, check_optim, check_rollout, fail, number
+from funcall.trainers.checks import check_loop, check_model, check_optim, check_part, check_rollout, fail, number
 from funcall.trainers.ds_config import cpu_autocast, deepspeed_config
 from funcall.trainers.dynamic_sampling import informative_groups, select_groups
 from funcall.trainers.parse_alarm import ALARM_KEYS, UnparseableAlarm
@@ -93,7 +93,8 @@ class RLTrainer(LoopSettings):
         check_optim(cfg.optim)
         check_model(cfg.model)
         check_rollout(cfg.rollout, instantiate(cfg.advantage, _key="advantage").min_group)
-        check_agent(cfg.agent)
+        check_part(cfg.agent, "agent")
+        check_part(cfg.loss, "loss")  # e.g. loss.max_len, required by loss.aggregation=seq_mean_token_sum_norm
         for key in ("prompts_per_step", "ppo_epochs", "mini_batches", "logprob_batch_size"):
             number(f"trainer.{key}", getattr(self, key), low=1, integer=True)
         number("trainer.micro_batch_size", self.micro_batch_size, low=1, integer=True, nullable=True)

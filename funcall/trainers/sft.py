@@ -37,7 +37,7 @@ from funcall.dist import all_gather_objects, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import SpanCounts
 from funcall.models.output_layer import softcap_of, token_stats
 from funcall.trainers.build import Shape, build
-from funcall.trainers.checks import check_agent, check_loop, check_model, check_optim, fail, number
+from funcall.trainers.checks import check_loop, check_model, check_optim, check_part, fail, number
 from funcall.trainers.ds_config import cpu_autocast
 from funcall.trainers.session import LoopSettings, RunContext, Session, optimizer_step
 from funcall.utils.errors import TrainingDiverged
@@ -94,7 +94,7 @@ class SFTTrainer(LoopSettings):
         check_loop(self)
         check_optim(cfg.optim)
         check_model(cfg.model)
-        check_agent(cfg.agent)
+        check_part(cfg.agent, "agent")
         number("trainer.micro_batch_size", self.micro_batch_size, low=1, integer=True)
         number("trainer.grad_accum", self.grad_accum, low=1, integer=True)
         self.check_pack_length()
