@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -108,6 +109,33 @@ def test_under_torchrun_a_bad_value_is_one_line_and_exit_status_2(tmp_path):
     assert "exitcode  : 2 " in root_cause, proc.stderr[-3000:]
     assert not [line for line in proc.stderr.splitlines() if line.strip().startswith("File ") and "funcall" in line]
     assert_nothing_written(run)
+
+
+@pytest.mark.distributed
+def test_a_distributed_launch_on_a_cold_warm_start_cache_stops_with_the_command_that_builds_it(tmp_path, tiny_model_dir):
+    """Under torchrun every rank trained the warm start together, silently (36 min on 2 CPU ranks):
+    now every rank stops with one line giving the one-process command, which builds it."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.symlink(Path(os.environ["FUNCALL_CACHE"]) / "models", cache / "models")  # the tiny model, no warm start
+    env = {**os.environ, "FUNCALL_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    args = ["+experiment=entropy_grpo", "trainer.warm_start.steps=2", "trainer.warm_start.eval_size=2",
+            "trainer.max_steps=1", "logger=none", f"hydra.run.dir={run}"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "funcall.train", *args]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    errors = error_lines(proc)
+    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+    assert "exitcode  : 2 " in proc.stderr.split("Root Cause", 1)[1] and str(cache / "warm_start") in errors[0]
+    command = errors[0].split("then relaunch: ", 1)[1].split(" (or skip it", 1)[0]
+    assert "hydra.run.dir" not in command and "trainer.warm_start.steps=2" in command
+    assert_nothing_written(run)
+    assert not (cache / "warm_start").exists() or not list((cache / "warm_start").glob("[0-9a-f]*"))
+    built = subprocess.run([sys.executable, *shlex.split(command)[1:], f"hydra.run.dir={tmp_path / 'build'}"],
+                           cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert [d for d in (cache / "warm_start").iterdir() if (d / "hf_model" / "config.json").exists()]
 
 
 # -- one run per folder ----------------------------------------------------------------------------

@@ -12,8 +12,11 @@ The result is cached under ``$FUNCALL_CACHE/warm_start/<hash>`` with its own ``m
 ``summary.json``. The hash covers what changes the SFT run's weights (the tiny spec, the data as
 the SFT run resolves it, its loss, optimizer, steps, batch, sequence budget, precision and seed),
 not the RL seed, RL-only keys or evaluation sizes, so every RL seed of a sweep starts from the same
-policy. Under torchrun all ranks train it together, with the global batch held fixed, so the
-cached checkpoint does not depend on the number of ranks.
+policy. The cached checkpoint does not depend on the number of ranks (the global batch is held
+fixed). A distributed launch on a cold cache does not build it: every rank would train it
+together, a collective per SFT step (36 minutes for the single-turn warm start on 2 CPU ranks,
+53 for the multi-turn one), so every rank stops at once with one line giving the one-process
+command that builds it (`build_command`).
 
 ``trainer.warm_start.data`` lets the SFT data differ from the RL prompts: the tiny RL presets
 give the warm start a call-heavy mix (few no-call examples), as SFT data usually is (xLAM-60k
@@ -25,7 +28,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -91,6 +96,25 @@ def announcement(sft: DictConfig, target: Path, world_size: int) -> str:
             f"own SFT model) or trainer.warm_start=null (RL from the raw model, which learns nothing on the tiny default)")
 
 
+def build_command(overrides: list[str]) -> str:
+    """The one-process command that builds the warm start of a run launched with ``overrides``:
+    the same overrides (less Hydra's own, so it writes its own run folder), no RL step, no
+    evaluation, no export."""
+    kept = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]
+    extra = ["trainer.max_steps=0", "trainer.eval_size=0", "trainer.export=false"]
+    return " ".join(["python -m funcall.train", *[shlex.quote(o) for o in kept], *extra])
+
+
+def launch_overrides() -> list[str]:
+    """The overrides this process was launched with (Hydra's record of them, else the argument list)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not under Hydra's main (a test calling the trainer directly)
+        return [a for a in sys.argv[1:] if "=" in a]
+
+
 def ensure_warm_start(cfg: DictConfig, dist: DistInfo) -> Path:
     """Path of the warm-started model folder, training it (collectively) on first use."""
     root = cache_root() / "warm_start"
@@ -103,6 +127,11 @@ def ensure_warm_start(cfg: DictConfig, dist: DistInfo) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         ready = broadcast_object((model_dir / "config.json").exists())
+        if not ready and dist.world_size > 1:
+            # every rank would train it together, each step a collective: slow, and silent until it ends
+            raise ConfigError(f"warm start: the SFT policy this RL run starts from is not cached ({target}); build it "
+                              f"once in one process, then relaunch: {build_command(launch_overrides())} (or skip it: "
+                              "model.path=DIR, or trainer.warm_start=null)", every_rank=True)
         if not ready:
             build = root / f".build-{target.name}"
             if dist.is_main:
