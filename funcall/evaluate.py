@@ -101,12 +101,13 @@ def evaluate_tasks(cfg: DictConfig, tasks: list, sizes: list[int], dist, run_dir
     from funcall.dist import all_gather_objects
     from funcall.logging.console import duration, log
     from funcall.logging.run_log import RunLog
-    from funcall.models.load import load_pretrained
+    from funcall.models.load import context_length, load_pretrained
     from funcall.trainers.ds_config import deepspeed_config, zero_stage
     from funcall.utils.instantiate import instantiate
 
     ds_config = deepspeed_config(cfg.deepspeed, precision=str(cfg.precision), inference=True)
     model, tokenizer, model_path = load_pretrained(instantiate(cfg.model, _key="model"), ds_config)
+
     engine, *_ = deepspeed.initialize(model=model, config=ds_config)
     engine.eval()
     generator = instantiate(cfg.rollout.engine, module=model, tokenizer=tokenizer, ds_engine=engine,
@@ -126,7 +127,7 @@ def evaluate_tasks(cfg: DictConfig, tasks: list, sizes: list[int], dist, run_dir
         t_start = time.time()
         try:
             rows = task.run(generator, tokenizer, dist, progress=progress,
-                            context_length=getattr(model.config, "max_position_embeddings", None))
+                            context_length=context_length(model, cfg.rollout.engine))
         finally:
             if progress is not None:
                 progress.close()  # so an error message starts on a line of its own

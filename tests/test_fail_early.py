@@ -111,6 +111,7 @@ def test_under_torchrun_a_bad_value_is_one_line_and_exit_status_2(tmp_path):
     assert_nothing_written(run)
 
 
+@pytest.mark.slow  # make test-full: two 2-rank launches and a warm start (~1.5 min on 2 cores)
 @pytest.mark.distributed
 def test_a_distributed_launch_on_a_cold_warm_start_cache_stops_with_the_command_that_builds_it(tmp_path, tiny_model_dir):
     """Under torchrun every rank trained the warm start together, silently (36 min on 2 CPU ranks):

@@ -38,3 +38,20 @@ def test_data_that_almost_never_fits_is_an_error_not_an_endless_search():
     sampler = GlobalSampler(100, seed=0)
     with pytest.raises(DataError, match=f"{MAX_DRAWS} examples drawn in a row"):
         draw(LengthBudget(-1, "trainer.max_length", overlong="skip", what="prompt + target"), [1], sampler)
+
+
+def test_the_context_is_the_engines_max_model_len_when_it_is_smaller_than_the_models():
+    """vLLM with ``rollout.engine.max_model_len`` accepts shorter sequences than the model: prompt
+    budgets (and what evaluation counts as not run) must be computed against that, not the model's."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from funcall.models.load import context_length
+
+    model = SimpleNamespace(config=SimpleNamespace(max_position_embeddings=8192))
+    assert context_length(model, OmegaConf.create({"max_model_len": 1024})) == 1024
+    assert context_length(model, OmegaConf.create({"max_model_len": None})) == 8192
+    assert context_length(model, OmegaConf.create({"batch_size": 64})) == 8192  # the HF engine has no such key
+    assert context_length(model, OmegaConf.create({"max_model_len": 16384})) == 8192
+    assert context_length(SimpleNamespace(config=SimpleNamespace()), None) is None

@@ -45,6 +45,7 @@ def bfcl_data_dir() -> str:
 
 
 # Measured (2 cores, this file alone): 45 s, most of it vLLM's engine start; make test keeps it.
+@pytest.mark.slow  # make test-full: vLLM's CPU engine start and compile (~45 s on 2 cores)
 def test_rl_with_rollout_vllm_on_qwen3_trains_on_vllms_ids(tmp_path):
     run = tmp_path / "run"
     run_train(VLLM_RL, run, env=VLLM_CPU, timeout=900)

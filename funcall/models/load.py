@@ -111,3 +111,14 @@ def load_pretrained(source: ModelSource, ds_config: dict[str, Any] | None = None
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     return apply_lora(model, lora_spec(source.lora), source.gradient_checkpointing), tokenizer, path
+
+
+def context_length(model, engine_cfg=None) -> int | None:
+    """Tokens one sequence may hold: the model's context (``max_position_embeddings``), or the
+    generation engine's ``max_model_len`` when it sets a smaller one (vLLM), so the prompt budgets
+    that keep prompts whole and unrun prompts counted are computed against what generation accepts."""
+    limits = [getattr(model.config, "max_position_embeddings", None),
+              None if engine_cfg is None else engine_cfg.get("max_model_len")]
+    known = [int(x) for x in limits if x]
+    return min(known) if known else None
+

@@ -30,7 +30,7 @@ from funcall.data.sampler import GlobalSampler
 from funcall.data.schema import Example
 from funcall.eval.forgetting import HumanEvalDuringTraining
 from funcall.eval.forgetting import build as build_humaneval
-from funcall.models.load import load_pretrained
+from funcall.models.load import context_length, load_pretrained
 from funcall.rollout.engine import RolloutEngine
 from funcall.trainers import checkpoint
 from funcall.trainers.ds_config import deepspeed_config, zero_stage
@@ -64,6 +64,7 @@ class Parts:
     humaneval: HumanEvalDuringTraining | None  # eval/humaneval_pass@k, when humaneval.every > 0
     zero_stage: int
     start_step: int  # 0, or the step of the checkpoint resumed from
+    context: int | None  # tokens a sequence may hold: the model's context, or the engine's max_model_len if smaller
 
 
 def build_data(cfg: DictConfig, eval_size: int | None) -> tuple[list[Example], list[Example], PromptStyle]:
@@ -104,23 +105,21 @@ def load_model(cfg: DictConfig, ds: dict, model_path: str | None = None):
     return model, tokenizer
 
 
-def build_heldout(agent: AgentLoop, held_out: list[Example], model, tokenizer, style: PromptStyle, run: RunContext,
-                  settings) -> HeldOutEvaluator | None:
+def build_heldout(agent: AgentLoop, held_out: list[Example], context: int | None, tokenizer, style: PromptStyle,
+                  run: RunContext, settings) -> HeldOutEvaluator | None:
     """The agent loop's held-out evaluation (at the end always, and every ``eval_every`` steps): AST
     accuracy of single-turn examples, the episode pass rate of multi-turn tasks; None without
     held-out data. A prompt over the context less the answer budget is not run and counts as wrong
     (``eval/not_run``)."""
     if not held_out:
         return None
-    context = getattr(model.config, "max_position_embeddings", None)
     return agent.heldout(held_out, tokenizer, style, run.dist, max_new_tokens=settings.eval_max_new_tokens,
                          batch_size=settings.eval_batch_size,
                          prompt_limit=None if context is None else context - settings.eval_max_new_tokens)
 
 
-def humaneval_limit(cfg: DictConfig, model) -> int | None:
-    """HumanEval's prompt budget during training: the model's context less its answer budget."""
-    context = getattr(model.config, "max_position_embeddings", None)
+def humaneval_limit(cfg: DictConfig, context: int | None) -> int | None:
+    """HumanEval's prompt budget during training: the context less its answer budget."""
     node = cfg.get("humaneval") or {}
     return None if context is None else context - int(node.get("max_new_tokens", 512))
 
@@ -162,9 +161,9 @@ def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn
                     "resuming from checkpoints/%s (step %d) in %s", loaded.tag, start_step, run.run_dir)
     run.log.start(run.config, resume_step=start_step if resumed else None)
     run.bar(settings.max_steps, start_step)
-    heldout = build_heldout(agent, held_out, model, tokenizer, style, run, settings)
+    context = context_length(model, cfg.rollout.engine)
+    heldout = build_heldout(agent, held_out, context, tokenizer, style, run, settings)
     return Parts(engine=engine, model=model, tokenizer=tokenizer, style=style, agent=agent, train=train,
                  sampler=GlobalSampler(len(train), seed=int(cfg.seed)), rollout=rollout, heldout=heldout,
-                 humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir, humaneval_limit(cfg, model)),
-                 zero_stage=zero_stage(ds),
-                 start_step=start_step)
+                 humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir, humaneval_limit(cfg, context)),
+                 zero_stage=zero_stage(ds), start_step=start_step, context=context)

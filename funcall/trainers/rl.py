@@ -150,8 +150,7 @@ class RLTrainer(LoopSettings):
         shape = Shape(micro, accum, total_steps=self.max_steps * self.ppo_epochs * self.mini_batches)
         parts = build(cfg, run, self, module=lambda model: PolicyModule(model, temperature, self.logit_chunk), shape=shape,
                       model_path=model_path)
-        budget = self.prompt_budget(getattr(parts.model.config, "max_position_embeddings", None),
-                                    int(cfg.rollout.max_new_tokens))
+        budget = self.prompt_budget(parts.context, int(cfg.rollout.max_new_tokens))
         reference = self.reference(cfg, loss_fn, model_path, parts)
         session = Session(run, self, parts)
         alarm = UnparseableAlarm.from_config(self.unparseable_alarm, parts.style.answer_format)
@@ -227,7 +226,7 @@ class RLTrainer(LoopSettings):
         sampling = Sampling(group=group, max_new_tokens=int(rollout_cfg.max_new_tokens),
                             temperature=float(rollout_cfg.temperature), top_p=float(rollout_cfg.top_p),
                             with_stats=not self.recompute_logprobs)
-        context = getattr(parts.model.config, "max_position_embeddings", None)
+        context = parts.context
         rounds, t_rollout, t_reward, skipped = [], 0.0, 0.0, 0
         for r in range(rounds_max):
             examples, prompts, over = self.draw(step, r, parts, dist.rank, dist.world_size, prompts_per_rank, rounds_max,
