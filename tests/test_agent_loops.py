@@ -42,7 +42,7 @@ def test_the_multi_turn_presets_set_their_episode_budgets_on_the_agent():
 
 
 @pytest.mark.parametrize(("overrides", "words"), [
-    (["data=multi_turn_synthetic", "agent=single_turn"], ["multi-turn tasks", "agent=multi_turn"]),
+    (["data=multi_turn_synthetic", "data.source.eval_size=2", "agent=single_turn"], ["multi-turn tasks", "agent=multi_turn"]),
     (["agent=multi_turn"], ["single-turn examples", "agent=single_turn"]),
 ])
 def test_data_of_the_other_kind_stops_the_run_with_one_line(tmp_path, overrides, words):

@@ -108,3 +108,14 @@ def test_sft_ce_and_srml_in_chunks_equal_the_whole_logits(tiny_model_dir, packed
         assert targets > 7 * 10  # many chunks
         assert out[7][0] == pytest.approx(out[None][0], rel=1e-5)
         assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(out[7][1], out[None][1]))
+
+
+def test_a_trained_output_layer_over_frozen_states_gets_the_same_gradient_in_chunks():
+    """Only the output layer trains (the states carry no gradient): still chunked and recomputed."""
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 30, bias=False)
+    hidden, targets = torch.randn(9, 8), torch.randint(0, 30, (9,))
+    token_stats(head, hidden, targets, chunk=4, temperature=0.7)[0].sum().backward()
+    got, head.weight.grad = head.weight.grad.clone(), None
+    reference_stats(head(hidden), targets, 0.7)[0].sum().backward()
+    assert torch.allclose(got, head.weight.grad, atol=1e-6)

@@ -118,7 +118,7 @@ def token_stats(head, hidden: torch.Tensor, targets: torch.Tensor, *, chunk: int
         raise ValueError("token_stats needs at least one position")
     size = int(chunk) if chunk else m
     chunks = all_reduce_max(-(-m // size))
-    grad = torch.is_grad_enabled() and hidden.requires_grad
+    grad = torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in head.parameters()))
     # one chunk on every rank: keeping its logits for the backward pass costs what recomputing them
     # would hold anyway, without the recompute (every rank decides alike: the count is agreed)
     recompute = grad and chunks > 1
