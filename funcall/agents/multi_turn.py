@@ -54,7 +54,7 @@ class MultiTurn:
         self.pool: EnvPool | None = None  # the run's environments, opened by the first collect
 
     def check(self, train: list[Example], held_out: list[Example], tokenizer, style: PromptStyle) -> None:
-        for example in (train[:1] + held_out[:1]):
+        for example in [*train[:1], *held_out[:1]]:
             if multi_turn_task(example) is None:
                 raise ConfigError(f"agent=multi_turn plays multi-turn tasks, but data.source gives single-turn examples "
                                   f"(example {example.id}); run them with agent=single_turn")

@@ -26,7 +26,7 @@ from funcall.utils.errors import ConfigError
 
 class SingleTurn:
     def check(self, train: list[Example], held_out: list[Example], tokenizer, style: PromptStyle) -> None:
-        for example in (train[:1] + held_out[:1]):
+        for example in [*train[:1], *held_out[:1]]:
             if multi_turn_task(example) is not None:
                 raise ConfigError(f"data.source gives multi-turn tasks (example {example.id}); run them with "
                                   "agent=multi_turn")
