@@ -4,7 +4,7 @@ The multi-turn rollout tests of `test_multi_turn_rollout` run on the tiny defaul
 template, which writes history back as it was. Qwen3's does not: it drops the ``<think>`` of the
 assistant turns before the last user query and renders tool results as ``<tool_response>`` in a
 user turn. Here an episode with tool results and a second user turn is played on the Qwen3
-tokenizer and template (`funcall.models.qwen3_small`): the trained sequence is exactly the prompt,
+tokenizer and template (`funcall.models.random_qwen`): the trained sequence is exactly the prompt,
 the sampled ids and the template's continuations, the loss mask covers exactly the sampled ids,
 and re-rendering the finished conversation with the template gives other ids, so a loop that
 re-rendered would train on a context the policy never saw.
@@ -20,9 +20,9 @@ from funcall.data.prompts import chat_messages
 
 @pytest.fixture(scope="module")
 def tok():
-    from funcall.models.qwen3_small import Qwen3SmallSpec
+    from funcall.models.random_qwen import RandomQwenSpec
 
-    return AutoTokenizer.from_pretrained(Qwen3SmallSpec().ensure())
+    return AutoTokenizer.from_pretrained(RandomQwenSpec().ensure())
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ SHORT_RL = ["model=qwen3_small", "trainer.warm_start=null", "logger=none", "trai
 
 @pytest.fixture(scope="module", autouse=True)
 def qwen3_dir():
-    from funcall.models.qwen3_small import Qwen3SmallSpec
+    from funcall.models.random_qwen import RandomQwenSpec
 
-    return Qwen3SmallSpec().ensure()
+    return RandomQwenSpec().ensure()
 
 
 @pytest.mark.parametrize("answer_format", ["hermes", "think_answer"])

@@ -16,15 +16,15 @@ from conftest import read_metrics, run_train
 
 @pytest.fixture(scope="module")
 def qwen3_dir() -> Path:
-    from funcall.models.qwen3_small import Qwen3SmallSpec
+    from funcall.models.random_qwen import RandomQwenSpec
 
-    return Qwen3SmallSpec().ensure()
+    return RandomQwenSpec().ensure()
 
 
 def test_the_model_has_qwen3s_vocabulary_template_and_about_10m_parameters(qwen3_dir):
     from transformers import AutoConfig, AutoTokenizer
 
-    from funcall.models.qwen3_small import Qwen3SmallSpec
+    from funcall.models.random_qwen import RandomQwenSpec
 
     config, tok = AutoConfig.from_pretrained(qwen3_dir), AutoTokenizer.from_pretrained(qwen3_dir)
     assert config.model_type == "qwen3" and config.vocab_size == 151_936 and config.tie_word_embeddings
@@ -38,7 +38,7 @@ def test_the_model_has_qwen3s_vocabulary_template_and_about_10m_parameters(qwen3
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}]
     text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tools=tools, tokenize=False, add_generation_prompt=True)
     assert "<tools>" in text and '"get_weather"' in text and text.endswith("<|im_start|>assistant\n")
-    assert Qwen3SmallSpec().ensure() == qwen3_dir  # cached: the same folder, not rebuilt
+    assert RandomQwenSpec().ensure() == qwen3_dir  # cached: the same folder, not rebuilt
 
 
 @pytest.mark.parametrize("answer_format", ["think_answer", "hermes"])

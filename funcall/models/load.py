@@ -2,7 +2,7 @@
 
 ``model.path`` is whatever ``from_pretrained`` takes; ``null`` means the offline tiny model
 (`funcall.models.tiny`), or with ``model.embedded`` another model built offline from a spec
-(``model=qwen3_small``, `funcall.models.qwen3_small`), built and cached on first use. Under ZeRO-3 the weights are loaded
+(``model=qwen3_small``, `funcall.models.random_qwen`), built and cached on first use. Under ZeRO-3 the weights are loaded
 straight into shards (``HfDeepSpeedConfig`` switches ``from_pretrained`` to ``zero.Init``), so a
 7B model never has to fit whole on one device. The tokenizer is returned with left padding (what
 batched generation needs) and a pad token (its EOS when it has none). With ``model.lora.r`` set the
@@ -26,7 +26,7 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
 
 
 class EmbeddedModel(Protocol):
-    """A model funcall builds offline from a spec and caches (`funcall.models.qwen3_small.Qwen3SmallSpec`)."""
+    """A model funcall builds offline from a spec and caches (`funcall.models.random_qwen.RandomQwenSpec`)."""
 
     def ensure(self) -> Path:
         """The model's folder, built on first use."""

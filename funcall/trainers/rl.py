@@ -256,29 +256,34 @@ class RLTrainer(LoopSettings):
         dist, tok, engine = session.run.dist, parts.tokenizer, parts.engine
         group, pad = int(rollout_cfg.num_generations), tok.pad_token_id
         t0 = time.time()
-        traj, rewards, examples, row = self.sample(step, parts, session, rollout_cfg, reward_fn, prompts_per_rank, budget)
+        with session.memory.phase("rollout"):
+            traj, rewards, examples, row = self.sample(step, parts, session, rollout_cfg, reward_fn, prompts_per_rank,
+                                                       budget)
 
         t2 = time.time()
         # the trainer's own log-probs: when the engine gives none, when the loss corrects the
         # engine's against them, and every table_every steps (and at the last) to log how far apart the two are
         table_step = bool(self.table_every) and ((step + 1) % self.table_every == 0 or step + 1 == self.max_steps)
         use_own = traj.old_logps is None or traj.entropies is None or loss_fn.corrects_rollout
-        if use_own or (table_step and traj.rollout_logps is not None):
-            train_logps, train_entropies = no_grad_logps(engine, traj, self.logprob_batch_size, pad, True)
-            if traj.rollout_logps is not None:
-                row["logprob/gen_vs_train_abs"] = logprob_gap(traj.rollout_logps, train_logps, traj.completion_mask)
-            if use_own:
-                traj.old_logps, traj.entropies = train_logps, train_entropies
-        if reference is not None:
-            traj.ref_logps = no_grad_logps(reference, traj, self.logprob_batch_size, pad, False)[0]
+        with session.memory.phase("logprob"):
+            if use_own or (table_step and traj.rollout_logps is not None):
+                train_logps, train_entropies = no_grad_logps(engine, traj, self.logprob_batch_size, pad, True)
+                if traj.rollout_logps is not None:
+                    row["logprob/gen_vs_train_abs"] = logprob_gap(traj.rollout_logps, train_logps,
+                                                                  traj.completion_mask)
+                if use_own:
+                    traj.old_logps, traj.entropies = train_logps, train_entropies
+            if reference is not None:
+                traj.ref_logps = no_grad_logps(reference, traj, self.logprob_batch_size, pad, False)[0]
         t_logprob = time.time() - t2
 
         adv, adv_metrics = advantage(rewards.total.view(-1, group), token_entropy=traj.entropies,
                                      span_mask=traj.think_mask, completion_mask=traj.completion_mask)
         t3 = time.time()
-        row.update(update(engine, traj, adv, loss_fn, dist, micro_batch_size=micro, mini_batches=self.mini_batches,
-                          ppo_epochs=self.ppo_epochs, step=step, pad_id=pad,
-                          on_diverged=f"Last good checkpoint: {session.last_checkpoint() or 'none'}"))
+        with session.memory.phase("update"):
+            row.update(update(engine, traj, adv, loss_fn, dist, micro_batch_size=micro, mini_batches=self.mini_batches,
+                              ppo_epochs=self.ppo_epochs, step=step, pad_id=pad,
+                              on_diverged=f"Last good checkpoint: {session.last_checkpoint() or 'none'}"))
         t_update = time.time() - t3
         row.update({k: v for k, v in adv_metrics.items() if not (self.dynamic_sampling and k == "frac_zero_std_groups")})
         prompts = [traj.prompt_ids[g * group] for g in range(traj.rows // group)]

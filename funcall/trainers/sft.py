@@ -128,6 +128,29 @@ class SFTTrainer(LoopSettings):
             return collate_sft(examples, pad_id)
         return pack_sft(examples, pad_id, self.pack_length or max(len(e.input_ids) for e in examples))
 
+    @staticmethod
+    def train_step(engine, batches: list[dict], counts: SpanCounts, sums: dict[str, float], step: int, session,
+                   world_size: int) -> float | None:
+        """Forward, backward and optimizer step over one step's micro-batches (adding their metrics
+        to ``sums``); returns the step's gradient norm."""
+        grad_norm = None
+        for batch in batches:
+            batch = {k: v.to(engine.device) for k, v in batch.items()}
+            share, metrics = engine(**batch, counts=counts)
+            if all_reduce_sum([0.0 if torch.isfinite(share) else 1.0])[0] > 0:
+                raise TrainingDiverged(
+                    f"loss is {share.item()} at step {step + 1}: stopping. Last good checkpoint: "
+                    f"{session.last_checkpoint() or 'none'} (lower optim.optimizer.lr or set optim.max_grad_norm)")
+            # the shares add up to the step's loss over micro-batches and ranks; DeepSpeed
+            # averages gradients over ranks, hence the world size, and must not divide by
+            # the number of micro-steps again (funcall.losses.base)
+            engine.backward(share * world_size, scale_wrt_gas=False)
+            norm = optimizer_step(engine)
+            grad_norm = grad_norm if norm is None else norm
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + v
+        return grad_norm
+
     def fit(self, cfg, run: RunContext) -> dict:
         loss_fn = instantiate(cfg.loss, _key="loss")
         autocast = cpu_autocast(self.precision)
@@ -148,7 +171,7 @@ class SFTTrainer(LoopSettings):
         heap = HeapGuard() if autocast else None
         while step < self.max_steps:
             t0 = time.time()
-            sums, grad_norm = {}, None
+            sums = {}
             # This rank's examples for the whole step, encoded, then cut into length-sorted
             # micro-batches: each is padded only to its own longest sequence.
             idx = self.step_indices(step, parts, dist.rank, dist.world_size)
@@ -158,21 +181,8 @@ class SFTTrainer(LoopSettings):
                       for m in range(self.grad_accum)]
             batches = [self.collate(chunk, tok.pad_token_id) for chunk in chunks]
             counts = step_counts(batches, dist.world_size)
-            for batch in batches:
-                batch = {k: v.to(engine.device) for k, v in batch.items()}
-                share, metrics = engine(**batch, counts=counts)
-                if all_reduce_sum([0.0 if torch.isfinite(share) else 1.0])[0] > 0:
-                    raise TrainingDiverged(
-                        f"loss is {share.item()} at step {step + 1}: stopping. Last good checkpoint: "
-                        f"{session.last_checkpoint() or 'none'} (lower optim.optimizer.lr or set optim.max_grad_norm)")
-                # the shares add up to the step's loss over micro-batches and ranks; DeepSpeed
-                # averages gradients over ranks, hence the world size, and must not divide by
-                # the number of micro-steps again (funcall.losses.base)
-                engine.backward(share * dist.world_size, scale_wrt_gas=False)
-                norm = optimizer_step(engine)
-                grad_norm = grad_norm if norm is None else norm
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + v
+            with session.memory.phase("step"):
+                grad_norm = self.train_step(engine, batches, counts, sums, step, session, dist.world_size)
             if heap is not None:
                 heap.check()  # bf16 autocast on a CPU swells glibc's heap: funcall/utils/memory.py
             step += 1
