@@ -316,7 +316,8 @@ def test_the_hf_engine_plays_episodes_whose_logprobs_the_trainer_reproduces(tok,
     from transformers import AutoModelForCausalLM
 
     from funcall.rollout.hf import HFEngine
-    from funcall.trainers.rl_batch import build_batch, token_logps_and_entropy
+    from funcall.trainers.policy_forward import token_logps_and_entropy
+    from funcall.trainers.rollout_layout import build_batch
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)

@@ -13,7 +13,8 @@ from funcall.data.tokenize import collate_sft, encode_sft
 from funcall.losses.ce import CrossEntropyLoss
 from funcall.losses.srml import SRMLLoss
 from funcall.models.output_layer import token_stats
-from funcall.trainers.rl_batch import build_batch, token_logps_and_entropy
+from funcall.trainers.policy_forward import token_logps_and_entropy
+from funcall.trainers.rollout_layout import build_batch
 from funcall.trainers.sft import SFTModule
 
 STYLE = PromptStyle(answer_format="think_answer", tool_style="compact")

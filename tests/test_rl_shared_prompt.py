@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM
 
-from funcall.trainers.rl_batch import build_batch, micro_batches, token_logps_and_entropy
+from funcall.trainers.policy_forward import token_logps_and_entropy
+from funcall.trainers.rollout_layout import build_batch, micro_batches
 
 
 def _loss_and_grad(model, batch):

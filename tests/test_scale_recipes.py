@@ -14,9 +14,9 @@ import sys
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from test_config import CONF, compose_with, options
 
 from conftest import REPO
-from test_config import CONF, compose_with, options
 
 PRESETS = options("experiment")
 SCALES = options("scale")

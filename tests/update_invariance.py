@@ -42,7 +42,7 @@ def fixed_trajectory(tokenizer, model, cfg):
     from funcall.data.synthetic import SyntheticTask
     from funcall.data.tokenize import encode_prompt, encode_sft
     from funcall.rollout.trajectory import Trajectory, padded
-    from funcall.trainers.rl_update import PolicyModule, no_grad_logps
+    from funcall.trainers.policy_forward import PolicyModule, no_grad_logps
     from funcall.utils.instantiate import instantiate
 
     style = instantiate(cfg.data.prompt)
@@ -97,7 +97,8 @@ def one_case(cfg, dist, traj, advantages, sequence: list[list[int]]) -> dict[str
 
     from funcall.trainers.build import load_model, optimizer_groups
     from funcall.trainers.ds_config import deepspeed_config
-    from funcall.trainers.rl_update import PolicyModule, update
+    from funcall.trainers.policy_forward import PolicyModule
+    from funcall.trainers.rl_update import update
     from funcall.utils.instantiate import instantiate
 
     trainer = instantiate(cfg.trainer)

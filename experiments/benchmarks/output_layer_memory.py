@@ -13,7 +13,7 @@ a warm-up call):
   gradients, ``loss = -(logps * adv).sum() - 0.01 * entropy.sum()``, backward:
   - ``before``: today's code before this change (the whole ``[L, V]`` logits: ``logits.float() /
     temperature``, ``log_softmax``, gather, ``-(exp * logp).sum()``), reproduced here;
-  - ``after``: `funcall.trainers.rl_batch.token_logps_and_entropy` with ``trainer.logit_chunk=1024``;
+  - ``after``: `funcall.trainers.policy_forward.token_logps_and_entropy` with ``trainer.logit_chunk=1024``;
   - ``decoder``: the decoder alone (``loss = mean(hidden ** 2)``): subtracted from the others, it
     leaves the output layer's own peak (``head_gb``);
   - ``trl``: TRL 1.16's ``selective_log_softmax`` and ``entropy_from_logits`` (chunks of 128 rows)
@@ -61,7 +61,7 @@ def build_model():
 def rl_step(side: str, model, batch):
     import torch
 
-    from funcall.trainers.rl_batch import token_logps_and_entropy
+    from funcall.trainers.policy_forward import token_logps_and_entropy
 
     c = batch.completion_width
     if side == "decoder":  # the rest of the model alone: what no output-layer method can save
@@ -110,7 +110,7 @@ def measure(phase: str, side: str, length: int) -> dict:
     """One configuration in this process: peak memory over the baseline, seconds per call."""
     import torch
 
-    from funcall.trainers.rl_batch import build_batch
+    from funcall.trainers.rollout_layout import build_batch
 
     torch.set_num_threads(2)
     model = build_model()

@@ -24,7 +24,7 @@ format (``rollout/unparseable``, ``rollout/no_call_frac``: the agent loop's metr
 How it differs from the obvious loop: the reference model is sharded with the policy's ZeRO
 stage (ZeRO-3 when the policy is) and not built at all when the loss has no KL term (nor with
 ``model.lora``: the reference is then the policy with its adapters disabled); the
-rollout is laid out so one slice gives every completion's logits (`funcall.trainers.rl_batch`);
+rollout is laid out so one slice gives every completion's logits (`funcall.trainers.rollout_layout`, `funcall.trainers.policy_forward`);
 every rank makes the same collective calls whatever its completions do (generation runs with
 ZeRO-3's hooks off, see `funcall.rollout.hf`); the DeepSpeed batch keys are derived from the
 rollout shape, so the config cannot disagree with the loop.
@@ -48,7 +48,8 @@ from funcall.trainers.checks import check_loop, check_model, check_optim, check_
 from funcall.trainers.ds_config import cpu_autocast, deepspeed_config
 from funcall.trainers.dynamic_sampling import informative_groups, select_groups
 from funcall.trainers.parse_alarm import ALARM_KEYS, UnparseableAlarm
-from funcall.trainers.rl_update import PolicyModule, no_grad_logps, update
+from funcall.trainers.policy_forward import PolicyModule, no_grad_logps
+from funcall.trainers.rl_update import update
 from funcall.trainers.scoring import logprob_gap, score
 from funcall.trainers.session import LoopSettings, RunContext, Session
 from funcall.utils.instantiate import instantiate

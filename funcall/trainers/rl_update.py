@@ -2,7 +2,7 @@
 
 ``trainer.ppo_epochs`` passes over the rollout, each cut into ``trainer.mini_batches`` optimizer
 steps, each of those into length-bucketed micro-batches of ``trainer.micro_batch_size`` rows
-(`funcall.trainers.rl_batch.micro_batches`), forward + loss + ``engine.backward`` per micro-batch
+(`funcall.trainers.rollout_layout.micro_batches`), forward + loss + ``engine.backward`` per micro-batch
 and ``engine.step`` at the end of each mini-batch.
 
 How it differs from the obvious loop:
@@ -15,7 +15,7 @@ How it differs from the obvious loop:
   weights the same way for any micro-batch size, length bucketing or number of ranks (tested).
 * Every rank makes the same collective calls in the same order whatever its completions look
   like: the same number of micro-batches (ranks hold equal row counts), the same number of
-  forwards in each (see `funcall.trainers.rl_batch.token_logps_and_entropy`), one finiteness
+  forwards in each (see `funcall.trainers.policy_forward.token_logps_and_entropy`), one finiteness
   check per micro-batch, one metrics reduction at the end.
 * A non-finite loss on any rank stops the run on every rank before the backward pass.
 """
@@ -27,38 +27,9 @@ from funcall.dist import DistInfo, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import PolicyLoss
 from funcall.losses.policy import BatchSize
 from funcall.rollout.trajectory import Trajectory
-from funcall.trainers.rl_batch import RolloutBatch, micro_batches, scatter_rows, token_logps_and_entropy
+from funcall.trainers.rollout_layout import micro_batches
 from funcall.trainers.session import optimizer_step
 from funcall.utils.errors import TrainingDiverged
-
-
-class PolicyModule(torch.nn.Module):
-    """The policy as DeepSpeed sees it: forward gives completion log-probs and entropies."""
-
-    def __init__(self, model: torch.nn.Module, temperature: float, logit_chunk: int | None = None):
-        super().__init__()
-        self.model = model
-        self.temperature = temperature
-        self.logit_chunk = logit_chunk  # trainer.logit_chunk: positions per output-layer chunk
-
-    def forward(self, batch: RolloutBatch, with_entropy: bool = True):
-        return token_logps_and_entropy(self.model, batch, self.temperature, with_entropy, self.logit_chunk)
-
-
-def no_grad_logps(engine, trajectory: Trajectory, batch_size: int, pad_id: int, with_entropy: bool):
-    """Token log-probs (and entropies) of every row under ``engine``, ``[N, C]``, no gradients."""
-    n, width = trajectory.rows, trajectory.width
-    logps = torch.zeros((n, width))
-    ents = torch.zeros((n, width)) if with_entropy else None
-    micros = micro_batches(trajectory.prompt_ids, trajectory.completion_ids, torch.arange(n), batch_size, pad_id,
-                           trajectory.group)
-    with torch.no_grad():
-        for rows, sub in micros:
-            lp, ent = engine(sub, with_entropy=with_entropy)
-            scatter_rows(logps, rows, lp)
-            if with_entropy:
-                scatter_rows(ents, rows, ent)
-    return logps, ents
 
 
 def mini_batch_rows(n: int, mini_batches: int, step: int, epoch: int) -> list[torch.Tensor]:

@@ -4,7 +4,7 @@ Every row is ``[left-padded prompt | right-padded completion]`` with the prompt 
 width W for all rows, so completion token j of every row sits at position W + j and the logits
 that predict it at W + j - 1: one slice, no per-row gathers. Position ids follow the attention
 mask (as ``generate`` computes them with left padding), so the log-probs of the update match
-those of the rollout. `token_logps_and_entropy` returns, for the completion positions only, the
+those of the rollout. `funcall.trainers.policy_forward.token_logps_and_entropy` returns, for the completion positions only, the
 log-prob of each taken token and the entropy of the policy there; it asks the model's decoder for
 its hidden states and runs the output layer over the completion positions only, a
 chunk at a time (`funcall.models.output_layer`), which matters with 150k-token vocabularies.
@@ -26,8 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from funcall.models.output_layer import softcap_of, token_stats
 
 
 @dataclass
@@ -111,39 +109,3 @@ def _whole_groups(rows: list[int], group: int, size: int) -> list[list[int]] | N
 def scatter_rows(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
     """Write ``values`` ``[n, c]`` into ``out[rows, :c]``."""
     out[rows, : values.shape[1]] = values
-
-
-def token_logps_and_entropy(model, batch: RolloutBatch, temperature: float = 1.0, with_entropy: bool = True,
-                            chunk: int | None = None):
-    """Log-prob of each completion token and the policy entropy at it, both ``[N, C]``; the output
-    layer runs ``chunk`` positions at a time (`funcall.models.output_layer`: at most one chunk's
-    logits exist, forward or backward). Collective under ZeRO-3."""
-    n, c = batch.input_ids.shape[0], batch.completion_width
-    hidden = _shared_prompt_hidden(model, batch) if batch.group > 1 else model.get_decoder()(
-        input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-        use_cache=False).last_hidden_state[:, batch.prompt_width - 1:batch.prompt_width - 1 + c]
-    targets = batch.input_ids[:, batch.prompt_width:]
-    logps, entropy = token_stats(model.get_output_embeddings(), hidden.reshape(n * c, -1), targets.reshape(-1),
-                                 chunk=chunk, temperature=temperature, softcap=softcap_of(model),
-                                 with_entropy=with_entropy)
-    return logps.view(n, c), None if entropy is None else entropy.view(n, c)
-
-
-def _shared_prompt_hidden(model, batch: RolloutBatch) -> torch.Tensor:
-    """The hidden states predicting each completion token, ``[N, C, H]``, running each prompt once."""
-    from transformers import DynamicCache
-
-    w, c, g = batch.prompt_width, batch.completion_width, batch.group
-    decoder = model.get_decoder()
-    cache = DynamicCache(config=model.config)
-    first = decoder(input_ids=batch.input_ids[::g, :w], attention_mask=batch.attention_mask[::g, :w],
-                    position_ids=batch.position_ids[::g, :w], cache=cache, use_cache=True).last_hidden_state[:, -1:]
-    first = first.repeat_interleave(g, dim=0)  # predicts completion token 0
-    cache.batch_repeat_interleave(g)
-    # Always two forwards, even when every completion here is one token long (then the second
-    # runs that token and its states are dropped, still inside the graph through the cat): under ZeRO-3 each
-    # forward and its backward are collective, so a rank must not skip one its peer runs.
-    k = max(c - 1, 1)
-    rest = decoder(input_ids=batch.input_ids[:, w:w + k], attention_mask=batch.attention_mask[:, :w + k],
-                   position_ids=batch.position_ids[:, w:w + k], cache=cache, use_cache=True).last_hidden_state
-    return torch.cat([first, rest], dim=1)[:, :c]

@@ -5,7 +5,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from funcall.data.think_mask import span_masks
-from funcall.trainers.rl_batch import build_batch, micro_batches, token_logps_and_entropy
+from funcall.trainers.policy_forward import token_logps_and_entropy
+from funcall.trainers.rollout_layout import build_batch, micro_batches
 
 
 def test_layout_puts_every_completion_at_the_same_offset():
