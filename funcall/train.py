@@ -52,7 +52,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from funcall.dist import init_distributed, shutdown
     from funcall.logging.console import log
     from funcall.logging.run_log import RunLog
-    from funcall.trainers.session import RunContext, Trainer
+    from funcall.trainers.run_context import RunContext
+    from funcall.trainers.settings import Trainer
     from funcall.utils.instantiate import instantiate
     from funcall.utils.run_lock import run_dir_lock
     from funcall.utils.seed import seed_everything

@@ -10,7 +10,7 @@ KL to the reference (k3, coefficient 1e-3, so both run a reference model), token
 one optimizer step per generation batch, funcall's AST-match reward on both sides, fp32, one
 process each, CPU, OMP_NUM_THREADS=1 each.
   ours  `python -m funcall.train +experiment=grpo` with those overrides (DeepSpeed ZeRO-0), run by
-        this file's ``--worker`` mode, which wraps `RLTrainer.step` in a barrier
+        this file's ``--worker`` mode, which wraps `RLRun.step` in a barrier
   TRL   experiments/benchmarks/grpo_trl_side.py in its own venv (~/.cache/funcall/trl-venv, created
         on first use with trl 1.16 and torch pinned to the local CPU 2.13.0 build)
 
@@ -52,11 +52,11 @@ OURS_OVERRIDES = [
 
 
 def ours_worker(extra: list[str]) -> None:
-    """Run funcall.train with RLTrainer.step behind the stdin barrier (see grpo_trl_side.py)."""
+    """Run funcall.train with RLRun.step behind the stdin barrier (see grpo_trl_side.py)."""
     import funcall.train
-    from funcall.trainers.rl import RLTrainer
+    from funcall.trainers.rl_run import RLRun
 
-    original = RLTrainer.step
+    original = RLRun.step
 
     def step(self, *args, **kwargs):
         print("@@ready", flush=True)
@@ -72,7 +72,7 @@ def ours_worker(extra: list[str]) -> None:
                                       "completion_tokens": row["tokens/completion_mean"] * n, **times}), flush=True)
         return row, ids
 
-    RLTrainer.step = step
+    RLRun.step = step
     sys.argv = ["funcall.train", *extra]
     funcall.train.main()
 

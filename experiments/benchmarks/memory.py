@@ -72,7 +72,7 @@ def worker(out_dir: str, extra: list[str]) -> None:
 
     def measured_finish(self, *args, **kwargs):
         row = {"rank": self.run.dist.rank, "vm_hwm_mb": vm_hwm_mb(), "setup_hwm_mb": after_setup.get("mb", float("nan")),
-               **ds_bytes(self.parts.engine)}
+               **ds_bytes(self.policy.engine)}
         Path(out_dir, f"rank{row['rank']}.json").write_text(json.dumps(row))
         return finish(self, *args, **kwargs)
 

@@ -79,19 +79,19 @@ def install(timers: Timers) -> None:
     from transformers.models.qwen2 import modeling_qwen2
 
     import funcall.agents.single_turn as single_turn
-    import funcall.trainers.rl as rl
+    import funcall.trainers.rl_run as rl_run
     import funcall.trainers.rl_update as rl_update
     from funcall.losses.policy import ClippedPolicyLoss
     from funcall.rewards.ast_match import AstMatchReward
     from funcall.rollout import hf
 
-    timers.wrap(rl.RLTrainer, "step", "step")
+    timers.wrap(rl_run.RLRun, "step", "step")
     timers.wrap(hf.HFEngine, "generate", "generate")
     timers.wrap(gen_utils.GenerationMixin, "_sample", "hf._sample")
     timers.wrap(gen_utils.GenerationMixin, "_prefill", "hf._prefill")
     timers.wrap(modeling_qwen2.Qwen2ForCausalLM, "forward", "model.forward")
     timers.wrap(hf._Recorder, "__call__", "recorder")
-    timers.wrap(rl, "no_grad_logps", "no_grad_logps")
+    timers.wrap(rl_run, "no_grad_logps", "no_grad_logps")
     timers.wrap(single_turn, "span_masks", "span_masks")
     timers.wrap(rl_update, "micro_batches", "micro_batches")
     timers.wrap(AstMatchReward, "__call__", "reward")
@@ -124,12 +124,12 @@ def main() -> None:
     import torch
 
     import funcall.train
-    import funcall.trainers.rl as rl
+    import funcall.trainers.rl_run as rl_run
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     timers = Timers()
     install(timers)
-    timed_step = rl.RLTrainer.step
+    timed_step = rl_run.RLRun.step
     total = args.warmup + args.steps
     profile_holder = {}
 
@@ -145,7 +145,7 @@ def main() -> None:
         timers.end_step()
         return row
 
-    rl.RLTrainer.step = step
+    rl_run.RLRun.step = step
     with tempfile.TemporaryDirectory() as tmp:
         sys.argv = ["funcall.train", *OURS_OVERRIDES, f"trainer.max_steps={total}", f"hydra.run.dir={tmp}", *extra]
         load_before = os.getloadavg()[0]

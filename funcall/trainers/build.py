@@ -1,6 +1,7 @@
 """Builders: the parts of a training run made from the config, once, in an order chosen for failure.
 
-`build` makes everything a loop needs and returns it as one frozen `Parts`: data and prompt
+`build` makes everything a loop needs and returns it as `Built`, typed pieces a loop keeps as its own
+attributes (`Policy`, `TrainingData`, `Evaluators`, the agent loop, the rollout engine): data and prompt
 style, the agent loop (``cfg.agent``: single-turn or multi-turn, `funcall.agents`), the
 run-directory check, the model and tokenizer, the optimizer and schedule, the
 DeepSpeed engine (resumed from the latest checkpoint when asked), the rollout engine
@@ -19,7 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from omegaconf import DictConfig
@@ -34,7 +35,7 @@ from funcall.models.load import context_length, load_pretrained
 from funcall.rollout.engine import RolloutEngine
 from funcall.trainers import checkpoint
 from funcall.trainers.ds_config import deepspeed_config, zero_stage
-from funcall.trainers.session import RunContext
+from funcall.trainers.run_context import RunContext
 from funcall.utils.errors import ConfigError
 from funcall.utils.instantiate import instantiate
 
@@ -49,22 +50,42 @@ class Shape:
 
 
 @dataclass(frozen=True)
-class Parts:
-    """Everything a training loop uses, built once by `build`."""
+class Policy:
+    """The model being trained, as DeepSpeed holds it."""
 
     engine: Any  # the DeepSpeed engine around module(model)
     model: torch.nn.Module  # the Hugging Face model inside it
     tokenizer: Any
-    style: PromptStyle
-    agent: AgentLoop  # cfg.agent: how examples become rollouts, held-out scores and SFT targets
+    zero_stage: int
+    context: int | None  # tokens a sequence may hold: the model's context, or the engine's max_model_len if smaller
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The training examples, the order they are drawn in, and how they become prompts."""
+
     train: list[Example]
     sampler: GlobalSampler
-    rollout: RolloutEngine  # cfg.rollout.engine on the training weights
+    style: PromptStyle
+
+
+@dataclass(frozen=True)
+class Evaluators:
+    """What scores the policy during training, generating with the run's rollout engine."""
+
     heldout: HeldOutEvaluator | None  # the agent loop's: eval/ast_accuracy, or eval/episode_pass for multi-turn data
     humaneval: HumanEvalDuringTraining | None  # eval/humaneval_pass@k, when humaneval.every > 0
-    zero_stage: int
+
+
+class Built(NamedTuple):
+    """What `build` returns; a loop keeps each piece as its own attribute."""
+
+    policy: Policy
+    data: TrainingData
+    agent: AgentLoop  # cfg.agent: how examples become rollouts, held-out scores and SFT targets
+    rollout: RolloutEngine  # cfg.rollout.engine on the training weights
+    evaluators: Evaluators
     start_step: int  # 0, or the step of the checkpoint resumed from
-    context: int | None  # tokens a sequence may hold: the model's context, or the engine's max_model_len if smaller
 
 
 def build_data(cfg: DictConfig, eval_size: int | None) -> tuple[list[Example], list[Example], PromptStyle]:
@@ -125,7 +146,7 @@ def humaneval_limit(cfg: DictConfig, context: int | None) -> int | None:
 
 
 def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn.Module], torch.nn.Module],
-          shape: Shape, param_groups: list[dict] | None = None, model_path: str | None = None) -> Parts:
+          shape: Shape, param_groups: list[dict] | None = None, model_path: str | None = None) -> Built:
     """The parts of a run (module docstring). ``settings`` is the trainer's `LoopSettings`;
     ``param_groups`` are extra optimizer groups (`optimizer_groups`)."""
     import deepspeed
@@ -163,7 +184,8 @@ def build(cfg: DictConfig, run: RunContext, settings, module: Callable[[torch.nn
     run.bar(settings.max_steps, start_step)
     context = context_length(model, cfg.rollout.engine)
     heldout = build_heldout(agent, held_out, context, tokenizer, style, run, settings)
-    return Parts(engine=engine, model=model, tokenizer=tokenizer, style=style, agent=agent, train=train,
-                 sampler=GlobalSampler(len(train), seed=int(cfg.seed)), rollout=rollout, heldout=heldout,
-                 humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir, humaneval_limit(cfg, context)),
-                 zero_stage=zero_stage(ds), start_step=start_step, context=context)
+    policy = Policy(engine=engine, model=model, tokenizer=tokenizer, zero_stage=zero_stage(ds), context=context)
+    data = TrainingData(train=train, sampler=GlobalSampler(len(train), seed=int(cfg.seed)), style=style)
+    evaluators = Evaluators(heldout=heldout, humaneval=build_humaneval(cfg, tokenizer, run.dist, run.run_dir,
+                                                                        humaneval_limit(cfg, context)))
+    return Built(policy, data, agent, rollout, evaluators, start_step)

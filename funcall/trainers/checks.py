@@ -77,7 +77,7 @@ def check_optim(optim: DictConfig) -> None:
 
 
 def check_loop(settings) -> None:
-    """The keys every training loop has (`funcall.trainers.session.LoopSettings`)."""
+    """The keys every training loop has (`funcall.trainers.settings.LoopSettings`)."""
     s = settings
     number("trainer.max_steps", s.max_steps, low=0, integer=True)
     number("trainer.max_length", s.max_length, low=1, integer=True)

@@ -25,7 +25,7 @@ class UnparseableAlarm:
 
     @classmethod
     def from_config(cls, cfg, answer_format: str) -> UnparseableAlarm | None:
-        """The alarm of ``trainer.unparseable_alarm`` (checked by `RLTrainer.check`); None when off."""
+        """The alarm of ``trainer.unparseable_alarm`` (checked by `funcall.trainers.rl_settings.RLSettings.check`); None when off."""
         if not cfg or not int(cfg["steps"]):
             return None
         return cls(cfg["steps"], cfg["share"], answer_format)

@@ -27,8 +27,8 @@ from funcall.dist import DistInfo, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import PolicyLoss
 from funcall.losses.policy import BatchSize
 from funcall.rollout.trajectory import Trajectory
+from funcall.trainers.optimizer_step import optimizer_step
 from funcall.trainers.rollout_layout import micro_batches
-from funcall.trainers.session import optimizer_step
 from funcall.utils.errors import TrainingDiverged
 
 

@@ -2,94 +2,44 @@
 per-step log line, and the end of the run (final evaluation, export, summary, and the closing
 line on the console: steps, time, the held-out score, what was skipped, the run folder).
 
-A loop (`funcall.trainers.sft`, `funcall.trainers.rl`) is: build its parts once
-(`funcall.trainers.build`), open a `Session` on them, then for each step do the step's work,
+A loop (`funcall.trainers.sft`, `funcall.trainers.rl_run`) is: build its parts once
+(`funcall.trainers.build`), open a `Session` on its policy, rollout engine and evaluators, then for each step do the step's work,
 ``session.log_step`` and ``session.after_step``; at the end ``session.finish``. The session holds only
 what changes during the run (time spent evaluating, which ``trainer.max_wall_s`` does not count).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
-from omegaconf import DictConfig
 
-from funcall.dist import DistInfo, all_gather_objects, sum_over_ranks
+from funcall.dist import all_gather_objects, sum_over_ranks
 from funcall.logging.console import duration, log
-from funcall.logging.run_log import RunLog
 from funcall.models.lora import is_lora
+from funcall.rollout.engine import RolloutEngine
 from funcall.trainers import checkpoint
+from funcall.trainers.build import Evaluators, Policy
+from funcall.trainers.run_context import RunContext
+from funcall.trainers.settings import LoopSettings
 from funcall.utils.errors import ConfigError
 from funcall.utils.peak_memory import PeakMemory
 
 
-@dataclass
-class LoopSettings:
-    """The knobs every training loop has (``conf/trainer/*.yaml``); each trainer adds its own."""
-
-    max_steps: int = 200
-    max_length: int = 512
-    log_every: int = 1
-    save_every: int = 0
-    keep_checkpoints: int = 2
-    resume: bool = False
-    eval_every: int = 0
-    eval_at_start: bool = False
-    eval_size: int | None = None
-    eval_max_new_tokens: int = 128
-    eval_batch_size: int = 64
-    export: bool = True
-    export_adapter: bool = False  # with model.lora: also write the adapter alone to run_dir/adapter
-    precision: str = "auto"  # auto | bf16 | fp32: DeepSpeed's bf16.enabled (funcall.trainers.ds_config)
-    max_wall_s: float | None = None
-    overlong: str = "error"  # an example over its token budget: error | skip (funcall.data.length_budget); never cut
-    logit_chunk: int | None = 1024  # positions per output-layer chunk (funcall.models.output_layer); null: all at once
-
-
-class Trainer(Protocol):
-    """A training loop, the ``trainer`` group's ``_target_`` (`funcall.trainers.sft.SFTTrainer`,
-    `funcall.trainers.rl.RLTrainer`)."""
-
-    def check(self, cfg: DictConfig, world_size: int) -> None:
-        """Raise a one-line `ConfigError` for any value this loop cannot run with, before anything is
-        loaded or written (`funcall.trainers.checks`)."""
-
-    def fit(self, cfg: DictConfig, run: RunContext) -> dict:
-        """Train; return the run's summary."""
-
-
-@dataclass
-class RunContext:
-    """The run directory, this process's place in the job, the log and the logged config."""
-
-    run_dir: Path
-    dist: DistInfo
-    log: RunLog
-    config: dict[str, Any]
-    progress: Any = None
-    where: Path | None = None  # the folder the closing line names, when the run is moved there after it ends
-
-    def bar(self, total: int, initial: int) -> None:
-        if self.dist.is_main and self.progress is None:
-            from tqdm.auto import tqdm
-
-            self.progress = tqdm(total=total, initial=initial, desc="train", dynamic_ncols=True)
-
-
 class Session:
-    def __init__(self, run: RunContext, settings: LoopSettings, parts, model_prefix: str = "model."):
-        self.run, self.settings, self.parts = run, settings, parts
+    def __init__(self, run: RunContext, settings: LoopSettings, policy: Policy, rollout: RolloutEngine,
+                 evaluators: Evaluators, model_prefix: str = "model."):
+        self.run, self.settings = run, settings
+        self.policy, self.rollout, self.evaluators = policy, rollout, evaluators
         self.model_prefix = model_prefix  # the HF model's name inside the DeepSpeed module
-        if settings.export_adapter and not is_lora(parts.model):
+        if settings.export_adapter and not is_lora(policy.model):
             raise ConfigError("trainer.export_adapter=true needs LoRA adapters: set model.lora.r")
         self.eval_seconds = 0.0
         self.evaluated: dict[int, dict[str, float]] = {}  # step -> metrics of a whole evaluation at that step
         self.t_start = time.time()
         self.skipped: dict[str, float] = {}  # data/skipped_long_* summed over the run (and ranks)
-        self.memory = PeakMemory(parts.engine.device)  # peak memory per phase (funcall/utils/peak_memory.py)
+        self.memory = PeakMemory(policy.engine.device)  # peak memory per phase (funcall/utils/peak_memory.py)
 
     def log_step(self, row: dict[str, Any], step: int) -> None:
         """`log_step` this step's row, keeping the run's totals of skipped examples."""
@@ -105,7 +55,7 @@ class Session:
         return bool(limit) and time.time() - self.t_start - self.eval_seconds > limit
 
     def lr(self) -> float:
-        return float(self.parts.engine.get_lr()[0])
+        return float(self.policy.engine.get_lr()[0])
 
     def last_checkpoint(self) -> str | None:
         return checkpoint.latest_tag(self.run.run_dir)
@@ -113,17 +63,17 @@ class Session:
     def evaluate(self, step: int, heldout: bool = True, humaneval: bool = True) -> dict[str, float]:
         """The held-out AST evaluation and, when configured, HumanEval (the forgetting check),
         both generated by the run's rollout engine on the current weights."""
-        parts, metrics, samples = self.parts, {}, []
+        rollout, evaluators, metrics, samples = self.rollout, self.evaluators, {}, []
         t0 = time.time()
         with self.memory.phase("eval"):
-            if heldout and parts.heldout is not None:
-                parts.rollout.sync_weights()
-                metrics, samples = parts.heldout(parts.rollout)
-                parts.rollout.release()
-            if humaneval and parts.humaneval is not None:
-                parts.rollout.sync_weights()
-                metrics.update(parts.humaneval(parts.rollout, step))
-                parts.rollout.release()
+            if heldout and evaluators.heldout is not None:
+                rollout.sync_weights()
+                metrics, samples = evaluators.heldout(rollout)
+                rollout.release()
+            if humaneval and evaluators.humaneval is not None:
+                rollout.sync_weights()
+                metrics.update(evaluators.humaneval(rollout, step))
+                rollout.release()
         self.eval_seconds += time.time() - t0
         if heldout and humaneval:
             self.evaluated[step] = metrics
@@ -137,7 +87,7 @@ class Session:
 
     def save(self, step: int) -> None:
         with self.memory.phase("checkpoint"):
-            checkpoint.save(self.parts.engine, self.run.run_dir, step, keep=self.settings.keep_checkpoints,
+            checkpoint.save(self.policy.engine, self.run.run_dir, step, keep=self.settings.keep_checkpoints,
                             is_main=self.run.dist.is_main)
 
     def after_step(self, step: int) -> None:
@@ -145,7 +95,7 @@ class Session:
         resumes from the step before and evaluates this one again, rather than never."""
         s = self.settings
         ast_due = bool(s.eval_every) and step % s.eval_every == 0
-        humaneval_due = self.parts.humaneval is not None and self.parts.humaneval.due(step)
+        humaneval_due = self.evaluators.humaneval is not None and self.evaluators.humaneval.due(step)
         if (ast_due or humaneval_due) and step < s.max_steps:
             self.evaluate(step, heldout=ast_due, humaneval=humaneval_due)
         if s.save_every and step % s.save_every == 0 and step < s.max_steps:
@@ -153,7 +103,7 @@ class Session:
 
     def finish(self, step: int, notes: dict[str, Any] | None = None) -> dict:
         """Final evaluation, last checkpoint, HF export, ``summary.json`` (with ``notes``)."""
-        run, parts, s = self.run, self.parts, self.settings
+        run, policy, s = self.run, self.policy, self.settings
         # a run that ends where it was last evaluated (0 steps after eval_at_start) is not scored twice
         final_eval = self.evaluated[step] if step in self.evaluated else self.evaluate(step)
         wall_s = time.time() - self.t_start  # with the final evaluation, which eval_seconds counts too
@@ -162,18 +112,18 @@ class Session:
         export_dir = run.run_dir / "hf_model"
         if s.export:
             with self.memory.phase("export"):
-                checkpoint.export_hf(parts.engine, parts.model, parts.tokenizer, export_dir, run.dist.is_main,
+                checkpoint.export_hf(policy.engine, policy.model, policy.tokenizer, export_dir, run.dist.is_main,
                                      prefix=self.model_prefix)
         if s.export_adapter:
-            checkpoint.export_adapter(parts.engine, parts.model, run.run_dir / "adapter", run.dist.is_main)
+            checkpoint.export_adapter(policy.engine, policy.model, run.run_dir / "adapter", run.dist.is_main)
         summary = dict(run.log.last)
         summary.update(final_eval)
         summary.update(notes or {})
         summary.update({k: int(v) for k, v in self.skipped.items()})  # run totals, not the last step's
         summary.update(steps=step, wall_s=wall_s, train_s=wall_s - self.eval_seconds,
-                       world_size=run.dist.world_size, zero_stage=parts.zero_stage,
+                       world_size=run.dist.world_size, zero_stage=policy.zero_stage,
                        hf_model=str(export_dir) if s.export else None,
-                       params_per_rank=all_gather_objects(local_param_count(parts.engine.module)),
+                       params_per_rank=all_gather_objects(local_param_count(policy.engine.module)),
                        memory_peak_gb_per_rank=all_gather_objects(self.memory.run_peaks))
         run.log.summary(summary)
         if run.progress is not None:
@@ -221,21 +171,3 @@ def log_step(run: RunContext, row: dict[str, Any], step: int, every: int, last: 
     if last or step % max(1, every) == 0:
         run.log.log(merged, step)
     return merged
-
-
-def optimizer_step(engine) -> float | None:
-    """``engine.step()`` after a micro-batch's backward; at the accumulation boundary (when the
-    optimizer really steps) also the global gradient norm of that step, else None.
-
-    ZeRO stages compute the norm inside the step; without ZeRO DeepSpeed leaves it to torch's
-    optimizer, so it is taken from the (already all-reduced) gradients just before."""
-    boundary = engine.is_gradient_accumulation_boundary()
-    before = None
-    if boundary and not engine.zero_optimization():
-        grads = [p.grad for p in engine.module.parameters() if p.grad is not None]
-        before = float(torch.nn.utils.get_total_norm(grads)) if grads else None
-    engine.step()
-    if not boundary:
-        return None
-    norm = engine.get_global_grad_norm()
-    return before if norm is None else float(norm)

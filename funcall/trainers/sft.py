@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from funcall.agents.base import AgentLoop
 from funcall.data.length_budget import LengthBudget, draw_fitting
 from funcall.data.packing import pack_sft
 from funcall.data.spans import IGNORE
@@ -36,10 +37,13 @@ from funcall.data.tokenize import collate_sft
 from funcall.dist import all_gather_objects, all_reduce_sum, sum_over_ranks
 from funcall.losses.base import SpanCounts
 from funcall.models.output_layer import softcap_of, token_stats
-from funcall.trainers.build import Shape, build
+from funcall.trainers.build import Shape, TrainingData, build
 from funcall.trainers.checks import check_loop, check_model, check_optim, check_part, fail, number
 from funcall.trainers.ds_config import cpu_autocast
-from funcall.trainers.session import LoopSettings, RunContext, Session, optimizer_step
+from funcall.trainers.optimizer_step import optimizer_step
+from funcall.trainers.run_context import RunContext
+from funcall.trainers.session import Session
+from funcall.trainers.settings import LoopSettings
 from funcall.utils.errors import TrainingDiverged
 from funcall.utils.instantiate import instantiate
 from funcall.utils.memory import HeapGuard
@@ -104,19 +108,19 @@ class SFTTrainer(LoopSettings):
             fail(f"trainer.pack_length={self.pack_length}: must be between 1 and trainer.max_length "
                  f"({self.max_length}), or null (the micro-batch's longest example)")
 
-    def step_indices(self, step: int, parts, rank: int, world: int) -> list[int]:
+    def step_indices(self, step: int, data: TrainingData, rank: int, world: int) -> list[int]:
         """This rank's dataset indices for optimizer step ``step`` (all its micro-batches)."""
-        return [i for micro in range(self.grad_accum) for i in parts.sampler.micro_batch(
+        return [i for micro in range(self.grad_accum) for i in data.sampler.micro_batch(
             step, micro, rank, world, self.micro_batch_size, self.grad_accum)]
 
-    def encode_step(self, step: int, idx: list[int], parts, rank: int, budget: LengthBudget) -> tuple[list, int]:
+    def encode_step(self, step: int, idx: list[int], data: TrainingData, agent: AgentLoop, tok, rank: int,
+                    budget: LengthBudget) -> tuple[list, int]:
         """This rank's examples ``idx`` of the step, encoded whole and sorted by length, and how many
         were over ``trainer.max_length`` (skipped and replaced by stand-ins, never cut)."""
-        tok, style = parts.tokenizer, parts.style
-        encoded, skipped = draw_fitting(idx, lambda i: parts.agent.encode_sft(tok, parts.train[i], style, sys.maxsize),
+        encoded, skipped = draw_fitting(idx, lambda i: agent.encode_sft(tok, data.train[i], data.style, sys.maxsize),
                                         lambda e: len(e.input_ids), budget,
-                                        lambda slot, attempt: parts.sampler.stand_in(step, rank, slot, attempt),
-                                        lambda i: parts.train[i].id)
+                                        lambda slot, attempt: data.sampler.stand_in(step, rank, slot, attempt),
+                                        lambda i: data.train[i].id)
         return sorted(encoded, key=lambda e: len(e.input_ids)), skipped
 
     def collate(self, examples: list, pad_id: int) -> dict[str, torch.Tensor]:
@@ -154,17 +158,18 @@ class SFTTrainer(LoopSettings):
     def fit(self, cfg, run: RunContext) -> dict:
         loss_fn = instantiate(cfg.loss, _key="loss")
         autocast = cpu_autocast(self.precision)
-        parts = build(cfg, run, self, module=lambda model: SFTModule(model, loss_fn, autocast=autocast, logit_chunk=self.logit_chunk),
-                      shape=Shape(self.micro_batch_size, self.grad_accum, self.max_steps),
-                      param_groups=loss_fn.parameter_groups())
-        session = Session(run, self, parts)
-        engine, tok = parts.engine, parts.tokenizer
+        module = lambda model: SFTModule(model, loss_fn, autocast=autocast, logit_chunk=self.logit_chunk)  # noqa: E731
+        policy, data, agent, rollout, evaluators, step = build(
+            cfg, run, self, module=module, shape=Shape(self.micro_batch_size, self.grad_accum, self.max_steps),
+            param_groups=loss_fn.parameter_groups())
+        session = Session(run, self, policy, rollout, evaluators)
+        engine, tok = policy.engine, policy.tokenizer
         budget = LengthBudget(self.max_length, "trainer.max_length", self.overlong, what="prompt + target",
                               metric="data/skipped_long_examples")
         dist = run.dist
-        step = parts.start_step
         if step < self.max_steps:  # the first step's examples against trainer.max_length before anything is evaluated or logged
-            self.encode_step(step, self.step_indices(step, parts, dist.rank, dist.world_size), parts, dist.rank, budget)
+            self.encode_step(step, self.step_indices(step, data, dist.rank, dist.world_size), data, agent, tok, dist.rank,
+                             budget)
         if self.eval_at_start and step == 0:
             session.evaluate(step)
         first_ids = None
@@ -174,9 +179,9 @@ class SFTTrainer(LoopSettings):
             sums = {}
             # This rank's examples for the whole step, encoded, then cut into length-sorted
             # micro-batches: each is padded only to its own longest sequence.
-            idx = self.step_indices(step, parts, dist.rank, dist.world_size)
-            first_ids = first_ids or [parts.train[i].id for i in idx]
-            step_examples, skipped = self.encode_step(step, idx, parts, dist.rank, budget)
+            idx = self.step_indices(step, data, dist.rank, dist.world_size)
+            first_ids = first_ids or [data.train[i].id for i in idx]
+            step_examples, skipped = self.encode_step(step, idx, data, agent, tok, dist.rank, budget)
             chunks = [step_examples[m * self.micro_batch_size:(m + 1) * self.micro_batch_size]
                       for m in range(self.grad_accum)]
             batches = [self.collate(chunk, tok.pad_token_id) for chunk in chunks]

@@ -40,7 +40,7 @@ from funcall.logging.console import log
 from funcall.logging.run_log import RunLog
 from funcall.models.tiny import cache_root
 from funcall.trainers.ds_config import cpu_autocast, use_bf16
-from funcall.trainers.session import RunContext
+from funcall.trainers.run_context import RunContext
 from funcall.utils.errors import ConfigError
 from funcall.utils.instantiate import instantiate
 
