@@ -10,24 +10,31 @@ begins from) and are scored on the same 400 held-out synthetic prompts:
                     same training wall time as the two RL arms took (their mean ``train_s``,
                     evaluation time excluded): the honest control.
 
-Writes ``results.md`` (per seed and mean +- std), ``curves.png`` (held-out accuracy against
-training time, mean and band over seeds; RL reward and think-span entropy against step) and
-keeps every run directory (metrics.jsonl, summary.json, .hydra config and overrides; experiments/run_dirs.py) under ``runs/``.
+Writes ``results.json`` (per run: the command, seed and commit, the held-out accuracy by category at
+every evaluation with the training seconds so far, and the RL arms' per-step reward, entropy and
+advantage), and from it ``results.md`` (per seed and mean +- std, by category, the RL diagnostics)
+and ``curves.png`` (held-out accuracy against training time, mean and band over seeds; RL reward
+and think-span entropy against step). The run directories go to ``outputs/experiments/funrl/``
+(not committed; experiments/run_dirs.py); ``--plot-only`` rebuilds results.md and curves.png from
+the committed results.json.
 
     .venv/bin/python experiments/funrl/run.py --seeds 1 2 3
+    .venv/bin/python experiments/funrl/run.py --plot-only
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
-from run_dirs import train  # noqa: E402 - after the path set-up
+from run_dirs import load, portable, record, rows, runs_root, save, train  # noqa: E402 - after the path set-up
+
+ARMS = ("grpo", "entropy_grpo", "sft_control")
+PER_STEP = ("reward/mean", "entropy/think", "adv/mean_abs", "adv/entropy_bonus_mean", "frac_zero_std_groups")
+CATEGORIES = ("irrelevance", "simple_python", "multiple", "parallel", "parallel_multiple")
 
 EVAL = ["trainer.eval_size=400", "trainer.eval_every=20", "trainer.export=false", "logger=none"]
 
@@ -45,85 +52,137 @@ def warm_start_data(rl_run: Path) -> list[str]:
     return out
 
 
-def evals(run_dir: Path) -> list[tuple[float, float]]:
-    """(training seconds so far, eval/ast_accuracy) at every evaluation of a run."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    out, elapsed = [], 0.0
-    for r in rows:
+def collect(run_dir: Path, arm: str, summary: dict) -> dict:
+    """What results.json keeps of one run: command, seed, commit, steps, train_s, the evaluations
+    (training seconds so far, accuracy, accuracy by category) and the RL arms' per-step metrics."""
+    out = {"arm": arm, **record(run_dir), "steps": summary["steps"], "train_s": summary["train_s"],
+           "warm_start": portable(str(summary.get("warm_start/path", ""))), "evals": [], "per_step": {}}
+    elapsed = 0.0
+    for r in rows(run_dir):
         elapsed += r.get("time/step_s", 0.0)
         if "eval/ast_accuracy" in r:
-            out.append((elapsed, r["eval/ast_accuracy"]))
+            out["evals"].append({"step": r["step"], "train_s": elapsed, "ast_accuracy": r["eval/ast_accuracy"],
+                                 "by_category": {c: r.get(f"eval/ast_accuracy/{c}") for c in CATEGORIES}})
+    if arm != "sft_control":
+        for key in PER_STEP:
+            out["per_step"][key] = [r[key] for r in rows(run_dir) if key in r]
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--runs", type=Path, default=HERE / "runs")
+    ap.add_argument("--runs", type=Path, default=runs_root("funrl"), help="folder for the run directories")
+    ap.add_argument("--plot-only", action="store_true", help="rebuild results.md and curves.png from results.json")
     args = ap.parse_args()
-    results: dict[str, dict[int, dict]] = {"grpo": {}, "entropy_grpo": {}, "sft_control": {}}
-    for seed in args.seeds:
+    if args.plot_only:
+        runs = load(HERE / "results.json")["runs"]
+    else:
+        runs = train_arms(args.seeds, args.runs)
+        save(HERE / "results.json", {"about": "experiments/funrl/run.py: one entry per run; evals[].train_s is "
+                                     "training seconds (evaluation excluded) up to that evaluation", "runs": runs})
+    write_report(runs)
+    plot(runs)
+
+
+def train_arms(seeds: list[int], root: Path) -> dict[str, dict]:
+    """Train (or reuse) the three arms of every seed; their results.json entries by run name."""
+    runs: dict[str, dict] = {}
+    for seed in seeds:
+        summaries = {}
         for arm in ("grpo", "entropy_grpo"):
-            results[arm][seed] = train([f"+experiment={arm}", f"seed={seed}", *EVAL], args.runs / f"{arm}_s{seed}")
-        warm = results["entropy_grpo"][seed]["warm_start/path"]
-        same_data = warm_start_data(args.runs / f"entropy_grpo_s{seed}")
-        budget = statistics.mean(results[a][seed]["train_s"] for a in ("grpo", "entropy_grpo"))
-        results["sft_control"][seed] = train(
+            summaries[arm] = train([f"+experiment={arm}", f"seed={seed}", *EVAL], root / f"{arm}_s{seed}")
+        warm = summaries["entropy_grpo"]["warm_start/path"]
+        same_data = warm_start_data(root / f"entropy_grpo_s{seed}")
+        budget = statistics.mean(s["train_s"] for s in summaries.values())
+        summaries["sft_control"] = train(
             ["+experiment=sft", f"model.path={warm}", f"seed={seed}", "trainer.max_steps=100000",
              f"trainer.max_wall_s={budget:.0f}", "trainer.eval_at_start=true", "trainer.eval_every=100",
              "optim.optimizer.lr=3e-4", "optim.scheduler.warmup_ratio=0", "optim.scheduler.decay=constant",
-             "trainer.eval_max_new_tokens=160", *same_data, *EVAL[:1], *EVAL[2:]], args.runs / f"sft_control_s{seed}")
-    write_report(results, args.runs)
+             "trainer.eval_max_new_tokens=160", *same_data, *EVAL[:1], *EVAL[2:]], root / f"sft_control_s{seed}")
+        for arm in ARMS:
+            runs[f"{arm}_s{seed}"] = collect(root / f"{arm}_s{seed}", arm, summaries[arm])
+    return runs
 
 
-def write_report(results: dict, runs: Path) -> None:
+def by_arm(runs: dict[str, dict]) -> dict[str, list[dict]]:
+    """The runs of each arm, in seed order."""
+    return {arm: sorted((r for r in runs.values() if r["arm"] == arm), key=lambda r: r["seed"]) for arm in ARMS}
+
+
+def sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def write_report(runs: dict[str, dict]) -> None:
+    """results.md from the results.json entries: per seed, mean +- std, by category, RL diagnostics."""
     lines = ["# GRPO vs entropy-guided GRPO vs continued SFT (tiny model, synthetic task)", "",
-             "Held-out AST accuracy on 400 synthetic prompts (greedy), from the same SFT warm start.", "",
-             "| arm | seed | start | end | change | steps | train s |", "|---|---|---|---|---|---|---|"]
+             "Held-out AST accuracy on 400 synthetic prompts (greedy), from the same SFT warm start. "
+             "Written by `experiments/funrl/run.py` from [results.json](results.json), which holds each "
+             "run's command, seed and commit.", "",
+             "| arm | seed | start | end | change | steps | train s | commit |", "|---|---|---|---|---|---|---|---|"]
     summary = {}
-    for arm, per_seed in results.items():
-        deltas, ends = [], []
-        for seed, s in sorted(per_seed.items()):
-            curve = evals(runs / f"{arm}_s{seed}")
-            start, end = curve[0][1], s["eval/ast_accuracy"]
-            deltas.append(end - start)
-            ends.append(end)
-            lines.append(f"| {arm} | {seed} | {start:.3f} | {end:.3f} | {end - start:+.3f} | {s['steps']} "
-                         f"| {s['train_s']:.0f} |")
-        summary[arm] = (ends, deltas)
+    for arm, members in by_arm(runs).items():
+        starts = [r["evals"][0]["ast_accuracy"] for r in members]
+        ends = [r["evals"][-1]["ast_accuracy"] for r in members]
+        for r, start, end in zip(members, starts, ends):
+            lines.append(f"| {arm} | {r['seed']} | {start:.3f} | {end:.3f} | {end - start:+.3f} | {r['steps']} "
+                         f"| {r['train_s']:.0f} | {r['commit']} |")
+        summary[arm] = (ends, [e - s for s, e in zip(starts, ends)])
     lines += ["", "| arm | end accuracy, mean +- std | change, mean +- std | seeds |", "|---|---|---|---|"]
     for arm, (ends, deltas) in summary.items():
-        sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
         lines.append(f"| {arm} | {statistics.mean(ends):.3f} +- {sd(ends):.3f} | "
                      f"{statistics.mean(deltas):+.3f} +- {sd(deltas):.3f} | {len(ends)} |")
+    lines += category_table(runs) + diagnostics_table(runs)
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plot(results, runs)
 
 
-def plot(results: dict, runs: Path) -> None:
+def category_table(runs: dict[str, dict]) -> list[str]:
+    """Held-out accuracy by category, first -> last evaluation, every run."""
+    lines = ["", "By category (first -> last evaluation):", "",
+             "| arm | seed | " + " | ".join(CATEGORIES) + " |", "|---" * (len(CATEGORIES) + 2) + "|"]
+    for arm, members in by_arm(runs).items():
+        for r in members:
+            first, last = r["evals"][0]["by_category"], r["evals"][-1]["by_category"]
+            lines.append(f"| {arm} | {r['seed']} | " + " | ".join(f"{first[c]:.2f} -> {last[c]:.2f}"
+                                                               for c in CATEGORIES) + " |")
+    return lines
+
+
+def diagnostics_table(runs: dict[str, dict]) -> list[str]:
+    """The RL arms' per-step metrics: mean over steps (min - max)."""
+    keys = [k for k in PER_STEP if k != "frac_zero_std_groups"]
+    lines = ["", "RL diagnostics per run, mean over the 40 steps (min - max):", "",
+             "| arm | seed | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+    for arm, members in by_arm(runs).items():
+        for r in (m for m in members if m["per_step"]):
+            cells = [r["per_step"].get(k) for k in keys]
+            lines.append(f"| {arm} | {r['seed']} | " + " | ".join(
+                f"{statistics.mean(v):.3f} ({min(v):.3f} - {max(v):.3f})" if v else "-" for v in cells) + " |")
+    return lines if any(r["per_step"] for r in runs.values()) else []
+
+
+def plot(runs: dict[str, dict]) -> None:
+    """curves.png: held-out accuracy against training seconds (mean and band over seeds); the RL
+    arms' reward and think entropy against step (mean over seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for arm, per_seed in results.items():
-        curves = [evals(runs / f"{arm}_s{seed}") for seed in sorted(per_seed)]
-        n = min(len(c) for c in curves)
-        xs = [statistics.mean(c[i][0] for c in curves) for i in range(n)]
-        ys = [[c[i][1] for c in curves] for i in range(n)]
-        mean = [statistics.mean(y) for y in ys]
-        sd = [statistics.stdev(y) if len(y) > 1 else 0.0 for y in ys]
+    for arm, members in by_arm(runs).items():
+        n = min(len(r["evals"]) for r in members)
+        xs = [statistics.mean(r["evals"][i]["train_s"] for r in members) for i in range(n)]
+        ys = [[r["evals"][i]["ast_accuracy"] for r in members] for i in range(n)]
+        mean, band = [statistics.mean(y) for y in ys], [sd(y) for y in ys]
         axes[0].plot(xs, mean, marker="o", label=arm)
-        axes[0].fill_between(xs, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)], alpha=0.2)
+        axes[0].fill_between(xs, [m - s for m, s in zip(mean, band)], [m + s for m, s in zip(mean, band)], alpha=0.2)
         if arm == "sft_control":
             continue
         for key, ax in (("reward/mean", axes[1]), ("entropy/think", axes[2])):
-            series = []
-            for seed in sorted(per_seed):
-                rows = [json.loads(x) for x in (runs / f"{arm}_s{seed}" / "metrics.jsonl").read_text().splitlines()]
-                series.append([r[key] for r in rows if key in r])
+            series = [r["per_step"][key] for r in members]
             m = min(len(s) for s in series)
             ax.plot(range(1, m + 1), [statistics.mean(s[i] for s in series) for i in range(m)], label=arm)
     axes[0].set(xlabel="training seconds (evaluation excluded)", ylabel="held-out AST accuracy",
