@@ -1,12 +1,12 @@
 """The scenarios of the multi-turn synthetic task: GorillaFileSystem and VehicleControlAPI pieces,
 and the registry `SCENARIOS` that combines them with the app pieces (`funcall.data.multi_turn_apps`).
 
-A `Scenario` is ``setup(rng) -> (classes, initial_config)`` and ``play(ep, rng)``, which writes
+A `Scenario` is ``setup(rng) -> (classes, initial_config)`` and ``play(writer, rng)``, which writes
 2-4 user turns by drawing intents until enough apply. The file system is a random tree (random
 folder and file names, file contents made of drawn lines), the car a random state (fuel, doors,
 climate, tyres). Where the obvious version would hard-code each task's calls, the file system
 intents navigate from wherever the previous turn left the working directory (a mirror of the
-tree is kept in ``ep.world``; ``cd`` goes one level at a time, as BFCL's does), and the values a
+tree is kept in ``writer.world``; ``cd`` goes one level at a time, as BFCL's does), and the values a
 user does not say come from results: the folders in a ``find`` result, a file's last line from
 ``cat``, the unlocked doors from ``displayCarStatus``, zip codes and a distance.
 """
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from funcall.data import multi_turn_apps as apps
-from funcall.data.multi_turn_episode import Episode, Redraw
-from funcall.data.multi_turn_episode import render_call as call
+from funcall.data.multi_turn_writer import Redraw, TaskWriter
+from funcall.data.multi_turn_writer import render_call as call
 
 DIRS = ["notes", "drafts", "invoices", "photos_2023", "research", "backup", "recipes", "scripts", "letters", "clients",
         "taxes", "music_lists", "minutes", "specs", "archive_old", "travel", "garden"]
@@ -61,16 +61,16 @@ def fs_config(rng: random.Random) -> tuple[dict, dict]:
     return {"GorillaFileSystem": {"root": {root: tree(())}}}, {"tree": mirror, "cwd": ()}
 
 
-def _goto(ep: Episode, target: tuple, why: str) -> None:
+def _goto(writer: TaskWriter, target: tuple, why: str) -> None:
     """cd from the working directory to ``target``, one level at a time (nothing if already there)."""
-    w = ep.world["fs"]
+    w = writer.world["fs"]
     cwd = w["cwd"]
     common = 0
     while common < min(len(cwd), len(target)) and cwd[common] == target[common]:
         common += 1
     calls = [call("cd", folder="..")] * (len(cwd) - common) + [call("cd", folder=d) for d in target[common:]]
     if calls:
-        ep.step(why, *calls)
+        writer.step(why, *calls)
         w["cwd"] = target
 
 
@@ -78,61 +78,61 @@ def _where(path: tuple) -> str:
     return "the top folder" if not path else "the " + "/".join(path) + " folder"
 
 
-def _pick_file(ep: Episode, rng: random.Random) -> tuple[tuple, str] | None:
-    found = [(p, f) for p, node in ep.world["fs"]["tree"].items() for f in node["files"]]
+def _pick_file(writer: TaskWriter, rng: random.Random) -> tuple[tuple, str] | None:
+    found = [(p, f) for p, node in writer.world["fs"]["tree"].items() for f in node["files"]]
     return rng.choice(found) if found else None
 
 
-def f_find(ep: Episode, rng: random.Random) -> bool:
+def f_find(writer: TaskWriter, rng: random.Random) -> bool:
     """Find a file by name from the top folder, go where the result says, count or show it."""
-    w = ep.world["fs"]
-    path, name = _pick_file(ep, rng)
+    w = writer.world["fs"]
+    path, name = _pick_file(writer, rng)
     if not path or w["cwd"]:
         return False
     mode, said = rng.choice([("l", "lines"), ("w", "words"), ("c", "characters")])
-    ep.user([f"There's a file called {name} somewhere in here; find it and tell me how many {said} it has",
+    writer.user([f"There's a file called {name} somewhere in here; find it and tell me how many {said} it has",
              f"Locate {name} and count its {said}", f"Where is {name}? Go there and give me its {said} count"])
-    ep.step(f"I don't know where {name} is, so I search for it.", call("find", path=".", name=name))
-    _goto(ep, path, f"find says it is in {'/'.join(path)}; I go there.")
-    ep.step(f"Now I count the {said}.", call("wc", file_name=name, mode=mode))
+    writer.step(f"I don't know where {name} is, so I search for it.", call("find", path=".", name=name))
+    _goto(writer, path, f"find says it is in {'/'.join(path)}; I go there.")
+    writer.step(f"Now I count the {said}.", call("wc", file_name=name, mode=mode))
     return True
 
 
-def f_read_act(ep: Episode, rng: random.Random) -> bool:
+def f_read_act(writer: TaskWriter, rng: random.Random) -> bool:
     """Read a file, then write a line of it to a new file, tweet it or message it."""
-    path, name = _pick_file(ep, rng)
-    node = ep.world["fs"]["tree"][path]
+    path, name = _pick_file(writer, rng)
+    node = writer.world["fs"]["tree"][path]
     which = rng.choice(["first", "last"])
-    target = "twitter" if "twitter" in ep.world and ep.world["twitter"]["in"] and rng.random() < 0.5 else "file"
+    target = "twitter" if "twitter" in writer.world and writer.world["twitter"]["in"] and rng.random() < 0.5 else "file"
     new = rng.choice([f for f in NEW_FILES if f not in node["files"]])
-    where = "" if path == ep.world["fs"]["cwd"] else f"in {_where(path)}, "
+    where = "" if path == writer.world["fs"]["cwd"] else f"in {_where(path)}, "
     line = f"the {which} line of {name}"
     if target == "file":
         texts = [f"{where}read {name} and put its {which} line into a new file {new}",
                  f"{where}copy {line} into a fresh file named {new}"]
     else:
         texts = [f"{where}open {name} and tweet its {which} line", f"{where}post {line} on Twitter"]
-    ep.user([t[0].upper() + t[1:] for t in texts])
-    _goto(ep, path, f"{name} is in {'/'.join(path) or 'the top folder'}; I go there.")
-    content = ep.step(f"I read {name} to get its {which} line.", call("cat", file_name=name))[0]["file_content"]
+    writer.user([t[0].upper() + t[1:] for t in texts])
+    _goto(writer, path, f"{name} is in {'/'.join(path) or 'the top folder'}; I go there.")
+    content = writer.step(f"I read {name} to get its {which} line.", call("cat", file_name=name))[0]["file_content"]
     lines = content.split("\n")
     text = lines[0] if which == "first" else lines[-1]
     if target == "file":
-        ep.step(f"The {which} line is '{text}'; I create {new} and write it.", call("touch", file_name=new),
+        writer.step(f"The {which} line is '{text}'; I create {new} and write it.", call("touch", file_name=new),
                 call("echo", content=text, file_name=new))
         node["files"][new] = text
     else:
-        tw = ep.world["twitter"]
-        tweet = ep.step(f"The {which} line is '{text}'; I tweet it.", call("post_tweet", content=text, tags=[], mentions=[]))[0]
+        tw = writer.world["twitter"]
+        tweet = writer.step(f"The {which} line is '{text}'; I tweet it.", call("post_tweet", content=text, tags=[], mentions=[]))[0]
         tw["last"], tw["tweets"][str(tweet["id"])] = tweet["id"], tweet
     return True
 
 
-def f_edit(ep: Episode, rng: random.Random) -> bool:
+def f_edit(writer: TaskWriter, rng: random.Random) -> bool:
     """Make a folder and move a file into it, copy, grep, sort, tail or diff in the working folder
     (or in a named one, navigating there)."""
-    w = ep.world["fs"]
-    path, name = _pick_file(ep, rng)
+    w = writer.world["fs"]
+    path, name = _pick_file(writer, rng)
     node = w["tree"][path]
     where = "" if path == w["cwd"] else f"In {_where(path)}, "
     pick = rng.choice(["mkdir_mv", "grep", "sort", "tail", "diff"])
@@ -159,20 +159,20 @@ def f_edit(ep: Episode, rng: random.Random) -> bool:
         other = rng.choice(others)
         texts = [f"{where}compare {name} with {other}", f"{where}what's the difference between {name} and {other}?"]
     fix = lambda ts: [t[0].upper() + t[1:] for t in ts]  # noqa: E731
-    ep.user(fix(texts), vague=(fix(vague[0]), vague[1], vague[2]) if vague else None)
-    _goto(ep, path, f"{name} is in {'/'.join(path) or 'the top folder'}; I go there first.")
+    writer.user(fix(texts), vague=(fix(vague[0]), vague[1], vague[2]) if vague else None)
+    _goto(writer, path, f"{name} is in {'/'.join(path) or 'the top folder'}; I go there first.")
     if pick == "mkdir_mv":
-        ep.step(f"Folder {new}, file {name}.", call("mkdir", dir_name=new), call("mv", source=name, destination=new))
+        writer.step(f"Folder {new}, file {name}.", call("mkdir", dir_name=new), call("mv", source=name, destination=new))
         node["dirs"].append(new)
         w["tree"][path + (new,)] = {"dirs": [], "files": {name: node["files"].pop(name)}}
     elif pick == "grep":
-        ep.step(f"File {name}, pattern '{word}'.", call("grep", file_name=name, pattern=word))
+        writer.step(f"File {name}, pattern '{word}'.", call("grep", file_name=name, pattern=word))
     elif pick == "sort":
-        ep.step(f"Sorting {name}.", call("sort", file_name=name))
+        writer.step(f"Sorting {name}.", call("sort", file_name=name))
     elif pick == "tail":
-        ep.step(f"The last {k} lines of {name}.", call("tail", file_name=name, lines=k))
+        writer.step(f"The last {k} lines of {name}.", call("tail", file_name=name, lines=k))
     else:
-        ep.step(f"Comparing {name} and {other}.", call("diff", file_name1=name, file_name2=other))
+        writer.step(f"Comparing {name} and {other}.", call("diff", file_name1=name, file_name2=other))
     return True
 
 
@@ -203,87 +203,87 @@ def vehicle_config(rng: random.Random) -> tuple[dict, dict]:
                                            "low_tyres": low, "distance": None}
 
 
-def v_start(ep: Episode, rng: random.Random) -> bool:
-    w = ep.world["car"]
+def v_start(writer: TaskWriter, rng: random.Random) -> bool:
+    w = writer.world["car"]
     if w["running"]:
         return False
-    ep.user(["Get the car started", "Start the engine for me", "I'm ready to go, start the car", "Fire up the engine"])
-    doors = ep.step("The engine starts only with every door locked; I check the doors first.",
+    writer.user(["Get the car started", "Start the engine for me", "I'm ready to go, start the car", "Fire up the engine"])
+    doors = writer.step("The engine starts only with every door locked; I check the doors first.",
                     call("displayCarStatus", option="doors"))[0]["doorStatus"]
     unlocked = [d for d, s in doors.items() if s == "unlocked"]
     calls = ([call("lockDoors", unlock=False, door=unlocked)] if unlocked else []) + [
         call("pressBrakePedal", pedalPosition=1.0), call("startEngine", ignitionMode="START")]
-    ep.step(f"Unlocked: {unlocked or 'none'}; I lock them, press the brake fully and start.", *calls)
+    writer.step(f"Unlocked: {unlocked or 'none'}; I lock them, press the brake fully and start.", *calls)
     w["running"] = True
     return True
 
 
-def v_fuel(ep: Episode, rng: random.Random) -> bool:
-    w = ep.world["car"]
+def v_fuel(writer: TaskWriter, rng: random.Random) -> bool:
+    w = writer.world["car"]
     room = 50 - w["fuel"]
     if room < 2:
         return False
     if rng.random() < 0.4:
         liters = rng.randint(2, int(room * 3.7))
-        ep.user([f"Put {liters} liters of fuel in the tank", f"Add {liters} litres of gas"])
-        gallons = ep.step(f"fillFuelTank takes gallons, so I convert {liters} liters first.",
+        writer.user([f"Put {liters} liters of fuel in the tank", f"Add {liters} litres of gas"])
+        gallons = writer.step(f"fillFuelTank takes gallons, so I convert {liters} liters first.",
                           call("liter_to_gallon", liter=liters))[0]["gallon"]
         amount = gallons
     else:
         amount = rng.randint(1, int(room))
-        ep.user([f"Add {amount} gallons of fuel", f"Fill {amount} gallons into the tank", f"Top up the tank with {amount} gallons"],
+        writer.user([f"Add {amount} gallons of fuel", f"Fill {amount} gallons into the tank", f"Top up the tank with {amount} gallons"],
                 vague=(["Put some fuel in the car", "The tank needs gas, add some"], [f"{amount} gallons", f"Add {amount} gallons"],
                        "How many gallons should I add?"))
-    ep.step(f"Adding {amount} gallons.", call("fillFuelTank", fuelAmount=amount))
+    writer.step(f"Adding {amount} gallons.", call("fillFuelTank", fuelAmount=amount))
     w["fuel"] += amount
     return True
 
 
-def v_misc(ep: Episode, rng: random.Random) -> bool:
+def v_misc(writer: TaskWriter, rng: random.Random) -> bool:
     """Climate, headlights, navigation, a trip's distance (zip codes looked up), its feasibility
     (the distance from the earlier turn), tyres (and the tyre shop when they are low)."""
-    w = ep.world["car"]
+    w = writer.world["car"]
     pick = rng.choice(["climate", "lights", "nav", "trip", "tyres"] + (["feasible"] * 2 if w["distance"] else []))
     if pick == "climate":
         t, unit, fan = rng.randint(16, 28), "celsius", rng.randrange(10, 101, 10)
         if rng.random() < 0.3:
             t, unit = rng.randint(60, 82), "fahrenheit"
-        ep.user([f"Set the AC to {t} degrees {unit} with the fan at {fan}", f"Make it {t} degrees {unit} inside, fan speed {fan}"],
+        writer.user([f"Set the AC to {t} degrees {unit} with the fan at {fan}", f"Make it {t} degrees {unit} inside, fan speed {fan}"],
                 vague=([f"Turn on the air conditioning with the fan at {fan}", f"Set the fan to {fan} and adjust the temperature"],
                        [f"{t} degrees {unit}", f"Make it {t} degrees {unit}"], "What temperature would you like?"))
-        ep.step(f"temperature={t}, unit={unit}, fanSpeed={fan}.", call("adjustClimateControl", temperature=float(t), unit=unit, fanSpeed=fan))
+        writer.step(f"temperature={t}, unit={unit}, fanSpeed={fan}.", call("adjustClimateControl", temperature=float(t), unit=unit, fanSpeed=fan))
     elif pick == "lights":
         mode = rng.choice(["on", "off"])
-        ep.user([f"Turn the headlights {mode}", f"Switch {mode} the headlights"])
-        ep.step(f"Headlights mode {mode}.", call("setHeadlights", mode=mode))
+        writer.user([f"Turn the headlights {mode}", f"Switch {mode} the headlights"])
+        writer.step(f"Headlights mode {mode}.", call("setHeadlights", mode=mode))
     elif pick == "nav":
         dest = f"{rng.choice(STREETS)}, {rng.choice(list(ZIPS))}, {rng.choice(STATES)}"
-        ep.user([f"Navigate to {dest}", f"Set the GPS for {dest}"],
+        writer.user([f"Navigate to {dest}", f"Set the GPS for {dest}"],
                 vague=(["Start the navigation", "Set up the GPS for me"], [f"Go to {dest}", f"The address is {dest}"], "Where should I navigate to?"))
-        ep.step(f"Destination {dest}.", call("set_navigation", destination=dest))
+        writer.step(f"Destination {dest}.", call("set_navigation", destination=dest))
     elif pick == "trip":
         a, b = rng.choice(TRIPS)
         a, b = (a, b) if rng.random() < 0.5 else (b, a)
-        ep.user([f"How far is it from {a} to {b}?", f"What's the distance between {a} and {b}?"])
-        za, zb = (r["zipcode"] for r in ep.step("estimate_distance takes zip codes; I look both up.",
+        writer.user([f"How far is it from {a} to {b}?", f"What's the distance between {a} and {b}?"])
+        za, zb = (r["zipcode"] for r in writer.step("estimate_distance takes zip codes; I look both up.",
                                                 call("get_zipcode_based_on_city", city=a), call("get_zipcode_based_on_city", city=b)))
-        w["distance"] = ep.step(f"{a} is {za}, {b} is {zb}.", call("estimate_distance", cityA=za, cityB=zb))[0]["distance"]
+        w["distance"] = writer.step(f"{a} is {za}, {b} is {zb}.", call("estimate_distance", cityA=za, cityB=zb))[0]["distance"]
     elif pick == "feasible":
-        ep.user(["Can the car make that trip on the fuel it has?", "Is there enough gas to drive that distance?"])
-        ep.step(f"The distance found earlier is {w['distance']}.", call("estimate_drive_feasibility_by_mileage", distance=w["distance"]))
+        writer.user(["Can the car make that trip on the fuel it has?", "Is there enough gas to drive that distance?"])
+        writer.step(f"The distance found earlier is {w['distance']}.", call("estimate_drive_feasibility_by_mileage", distance=w["distance"]))
         w["distance"] = None
     else:
-        ep.user(["Check the tire pressure, and if it's low take me to the nearest tire shop",
+        writer.user(["Check the tire pressure, and if it's low take me to the nearest tire shop",
                  "Are my tyres okay? If not, navigate to a tire shop"])
-        ep.step("First the pressure.", call("check_tire_pressure"))
+        writer.step("First the pressure.", call("check_tire_pressure"))
         if w["low_tyres"]:
-            shop = ep.step("The pressure is not healthy, so I find a shop.", call("find_nearest_tire_shop"))[0]["shopLocation"]
-            ep.step(f"The nearest shop is at {shop}.", call("set_navigation", destination=shop))
+            shop = writer.step("The pressure is not healthy, so I find a shop.", call("find_nearest_tire_shop"))[0]["shopLocation"]
+            writer.step(f"The nearest shop is at {shop}.", call("set_navigation", destination=shop))
     return True
 
 
 # -- the registry ---------------------------------------------------------------------------------
-Intent = Callable[[Episode, random.Random], bool]
+Intent = Callable[[TaskWriter, random.Random], bool]
 
 
 @dataclass(frozen=True)
@@ -295,19 +295,19 @@ class Scenario:
     intents: tuple[Intent, ...]  # drawn at random until the episode has its turns
     closer: Intent | None = None  # tried last (a turn that carries a result into another class)
 
-    def play(self, ep: Episode, rng: random.Random) -> None:
+    def play(self, writer: TaskWriter, rng: random.Random) -> None:
         wanted = rng.randint(2, 4)
         for opener in self.openers:
-            if len(ep.turns) < wanted - 1:
-                opener(ep, rng)
+            if len(writer.turns) < wanted - 1:
+                opener(writer, rng)
         closing = self.closer is not None and rng.random() < 0.6
         for _ in range(30):
-            if len(ep.turns) >= wanted - closing:
+            if len(writer.turns) >= wanted - closing:
                 break
-            rng.choice(self.intents)(ep, rng)
+            rng.choice(self.intents)(writer, rng)
         if closing:
-            self.closer(ep, rng)
-        if len(ep.turns) < 2:
+            self.closer(writer, rng)
+        if len(writer.turns) < 2:
             raise Redraw("too few turns")
 
 
@@ -346,19 +346,19 @@ def _setup_math(rng: random.Random) -> tuple[list[str], dict, dict]:
     return ["MathAPI", "TwitterAPI"], {"TwitterAPI": config}, {"twitter": world}
 
 
-def _send_distance(ep: Episode, rng: random.Random) -> bool:
-    distance = ep.world["car"]["distance"]
-    return distance is not None and "msg" in ep.world and apps.m_send(ep, rng, text=f"The trip is {distance} km", what="that distance")
+def _send_distance(writer: TaskWriter, rng: random.Random) -> bool:
+    distance = writer.world["car"]["distance"]
+    return distance is not None and "msg" in writer.world and apps.m_send(writer, rng, text=f"The trip is {distance} km", what="that distance")
 
 
-def _share_result(ep: Episode, rng: random.Random) -> bool:
-    last = ep.world.get("math", {}).get("last")
+def _share_result(writer: TaskWriter, rng: random.Random) -> bool:
+    last = writer.world.get("math", {}).get("last")
     if last is None:
         return False
     text = f"The result is {last}"
-    if "msg" in ep.world:
-        return apps.m_send(ep, rng, text=text, what="the result")
-    return apps.tw_post(ep, rng, content=text, what="the result")
+    if "msg" in writer.world:
+        return apps.m_send(writer, rng, text=text, what="the result")
+    return apps.tw_post(writer, rng, content=text, what="the result")
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -15,7 +15,7 @@ of a miss_func turn, else ``""``). The ground truth of a turn is its steps flatt
 How it differs from the obvious version (templates with ground truth written next to them):
 
 * The ground truth is found by running the calls. A scenario (`funcall.data.multi_turn_scenarios`,
-  `funcall.data.multi_turn_apps`) drives an `funcall.data.multi_turn_episode.Episode` holding a
+  `funcall.data.multi_turn_apps`) drives a `funcall.data.multi_turn_writer.TaskWriter` holding a
   live `BFCLEnvironment` of the task's initial state; every call
   is executed as it is written and an error result is a generator bug (raised, never shipped), so
   calls are valid in order and values taken from results (an id looked up, a file's last line, a
@@ -35,33 +35,33 @@ from __future__ import annotations
 
 import random
 
-from funcall.data.multi_turn_episode import HELD_OUT_PCT, Episode, Redraw, Turn, bfcl_texts_and_configs, canonical
 from funcall.data.multi_turn_scenarios import SCENARIOS, draw_scenario
+from funcall.data.multi_turn_writer import HELD_OUT_PCT, Redraw, TaskWriter, Turn, bfcl_texts_and_configs, canonical
 from funcall.envs.bfcl_env import BFCLEnvironment
 from funcall.utils.errors import DataError
 
 CATEGORY_WEIGHTS = {"base": 0.5, "miss_param": 0.25, "miss_func": 0.25}
 
 
-def _finish(ep: Episode, category: str, entry_id: str) -> tuple[dict, list[list[str]]]:
+def _finish(writer: TaskWriter, category: str, entry_id: str) -> tuple[dict, list[list[str]]]:
     """The episode as a BFCL entry, with the miss_* transformation of ``category`` applied."""
-    turns = list(ep.turns)
+    turns = list(writer.turns)
     missed: dict[str, list[dict]] = {}
-    docs = [dict(d) for d in ep.docs]
+    docs = [dict(d) for d in writer.docs]
     questions: list[list[dict]] = [[{"role": "user", "content": t.text}] for t in turns]
     steps = [t.steps for t in turns]
     reasoning = [t.reasoning for t in turns]
     replies = ["" for _ in turns]
     if category == "miss_param":
         candidates = [k for k, t in enumerate(turns) if t.vague]
-        k = ep.rng.choice(candidates)
+        k = writer.rng.choice(candidates)
         vague_text, follow_up, question = turns[k].vague
         questions[k:k + 1] = [[{"role": "user", "content": vague_text}], [{"role": "user", "content": follow_up}]]
         steps[k:k + 1] = [[], steps[k]]
         reasoning[k:k + 1] = [[f"The request leaves out a value I need and cannot look up: {question}"], reasoning[k]]
         replies[k:k + 1] = [question, ""]
     elif category == "miss_func":
-        k, name = _withheld(turns, ep.rng)
+        k, name = _withheld(turns, writer.rng)
         doc = next(d for d in docs if d["name"] == name)
         docs.remove(doc)
         missed[str(k + 1)] = [doc]
@@ -70,7 +70,7 @@ def _finish(ep: Episode, category: str, entry_id: str) -> tuple[dict, list[list[
         reasoning[k:k + 1] = [[f"This needs a function like {name}, and none of the functions I have does it; I say so and call nothing."],
                               [f"{name} is now available. " + reasoning[k][0], *reasoning[k][1:]]]
         replies[k:k + 1] = ["I don't have a function that can do that.", ""]
-    entry = {"id": entry_id, "question": questions, "initial_config": ep.config, "involved_classes": list(ep.classes),
+    entry = {"id": entry_id, "question": questions, "initial_config": writer.config, "involved_classes": list(writer.classes),
              "function": docs, "category": category, "steps": steps, "reasoning": reasoning, "replies": replies}
     if category == "miss_func":
         entry["missed_function"] = missed
@@ -103,13 +103,13 @@ def generate(seed: int, split: str, i: int, pct: int = HELD_OUT_PCT,
         classes, config, world = SCENARIOS[name].setup(rng)
         if canonical(config) in configs:
             continue
-        ep = Episode(rng, classes, config, held_out=split == "heldout", pct=pct)
-        ep.world = world
+        writer = TaskWriter(rng, classes, config, held_out=split == "heldout", pct=pct)
+        writer.world = world
         try:
-            SCENARIOS[name].play(ep, rng)
-            if category == "miss_param" and not any(t.vague for t in ep.turns):
+            SCENARIOS[name].play(writer, rng)
+            if category == "miss_param" and not any(t.vague for t in writer.turns):
                 category = "base"
-            return _finish(ep, category, f"synthetic_multi_turn_{category}_{name}_{split}_{seed}_{i}")
+            return _finish(writer, category, f"synthetic_multi_turn_{category}_{name}_{split}_{seed}_{i}")
         except Redraw:
             continue
     raise DataError(f"multi-turn synthetic task {split}/{i} (seed {seed}): no draw succeeded")

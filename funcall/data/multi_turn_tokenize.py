@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 from funcall.calls import render_completion
 from funcall.data.chat_continuation import continuation_ids
-from funcall.data.multi_turn_episode import describe
 from funcall.data.multi_turn_source import multi_turn_task
+from funcall.data.multi_turn_writer import describe
 from funcall.data.prompts import PromptStyle, render_prompt
 from funcall.data.schema import Example
 from funcall.data.spans import CALL, PROMPT, THINK

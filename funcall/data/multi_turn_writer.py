@@ -1,13 +1,13 @@
-"""The building block of the multi-turn synthetic task: an `Episode` runs each call as it is written.
+"""The building block of the multi-turn synthetic task: a `TaskWriter` writes one task, running each call as it is written.
 
 A scenario (`funcall.data.multi_turn_scenarios`, `funcall.data.multi_turn_apps`) opens user
-turns (`Episode.user`) and writes assistant steps (`Episode.step`); each step's calls run at once
+turns (`TaskWriter.user`) and writes assistant steps (`TaskWriter.step`); each step's calls run at once
 on a live `BFCLEnvironment` of the task's initial state, and an error result is a generator bug
 (raised, never shipped). So the ground truth is what executing it gives, not what a template
 claims, and a value a later call takes from a result (an id looked up, a file's last line) is the
 value the environment really returned. How it differs from plain template filling: every user
 message is drawn (wording, greeting, punctuation) until a hash of its text falls on its split's
-side and it equals no BFCL multi-turn user message (`Episode.say`), so splits are disjoint per
+side and it equals no BFCL multi-turn user message (`TaskWriter.say`), so splits are disjoint per
 message and no BFCL request text is reproduced. The assembly into entries is
 `funcall.data.multi_turn_synthetic`.
 """
@@ -85,7 +85,7 @@ class Turn:
     vague: tuple[str, str, str] | None = None  # (request without a value, the follow-up giving it, the question)
 
 
-class Episode:
+class TaskWriter:
     """A live environment plus the turns written so far; scenarios call `user`, `say` and `step`."""
 
     def __init__(self, rng: random.Random, classes: list[str], config: dict, held_out: bool,
