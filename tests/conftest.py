@@ -48,10 +48,8 @@ def tiny_model_dir() -> Path:
     return ensure_tiny_model()
 
 
-# A short SFT warm start of the RL presets: 100 CE steps are enough for the tiny model to end
-# its answers with EOS, at lengths that differ from prompt to prompt (a random policy runs every
-# completion to the budget, which hides what a trained policy does to multi-rank lock-step).
-STOPPING_POLICY = ["trainer.warm_start.steps=100", "trainer.warm_start.eval_size=8"]
+# A short SFT warm start of the RL presets (conf/debug/short_warm_start.yaml says why 100 steps).
+STOPPING_POLICY = ["debug=short_warm_start"]
 
 
 @pytest.fixture(scope="session")
@@ -78,18 +76,9 @@ def stopping_policy_dir(stopping_policy_run) -> Path:
     return Path(json.loads((stopping_policy_run / "summary.json").read_text())["warm_start/path"])
 
 
-# The multi-turn counterpart: a short warm start of the multi-turn RL presets (the multi_turn_sft
-# recipe cut to 150 SFT steps of 2 packed episodes of at most 1024 tokens: the longer ones, about 80%,
-# are skipped and replaced, never cut (funcall/data/length_budget.py); the cache key holds the steps,
-# the batch and `trainer.max_length`, so every test that uses it passes all three). It has learnt
-# the step format and the turn-closing step (greedy: `<think>The request is done.</think><answer>[]
-# </answer>` + EOS) and samples steps that end with EOS at lengths that vary; calls are still rare
-# and nothing passes. Measured (1 core, loaded machine): built in 1.5-2.5 minutes; sampled at
-# temperature 1, 14-28% of the RL steps cut by the 96-token step budget (`completion/clipped_frac`),
-# against 100% for a random policy. 250 steps was worse (47%): the policy then starts writing calls
-# longer than the budget.
-MULTI_TURN_POLICY = ["trainer.warm_start.steps=150", "trainer.warm_start.batch_size=2", "trainer.max_length=1024",
-                     "trainer.warm_start.eval_size=4"]
+# The multi-turn counterpart (conf/debug/short_multi_turn_warm_start.yaml: 150 steps of 2 episodes of
+# at most 1024 tokens; the warm-start cache key holds the steps, the batch and trainer.max_length).
+MULTI_TURN_POLICY = ["debug=short_multi_turn_warm_start"]
 
 
 @pytest.fixture(scope="session")
