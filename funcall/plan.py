@@ -105,7 +105,11 @@ def _rl_shape(cfg: DictConfig, world: int) -> dict:
     if int(tr.prompts_per_step) % world:
         raise ConfigError(f"trainer.prompts_per_step={tr.prompts_per_step} must divide by the {world} ranks (--gpus)")
     rollouts = int(tr.prompts_per_step) // world * group
-    micro = int(tr.micro_batch_size or rollouts // int(tr.mini_batches))
+    mini = rollouts // int(tr.mini_batches)
+    micro = int(tr.micro_batch_size or mini)
+    if rollouts % int(tr.mini_batches) or mini % micro:  # what the trainer's own check refuses
+        raise ConfigError(f"trainer.micro_batch_size={micro} must divide the mini-batch of {mini} rollouts per rank "
+                          f"(trainer.prompts_per_step / ranks x rollout.num_generations / trainer.mini_batches)")
     prompt = int(tr.get("max_prompt_length") or tr.max_length)
     new = int(cfg.rollout.max_new_tokens)
     return {"rollouts": rollouts, "micro": micro, "prompt": prompt, "new": new, "length": prompt + new,
