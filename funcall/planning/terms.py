@@ -12,6 +12,7 @@ grouped-query decoder and without the ``5as/h`` score term: sdpa and flash atten
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from funcall.planning.architecture import Architecture
@@ -19,7 +20,7 @@ from funcall.planning.architecture import Architecture
 GB = 1024 ** 3
 FP32 = 4
 BLOCK_BYTES = 3 * (1 << 22) * FP32  # the output layer's softmax blocks: log_p, p and one temporary, 16 MB each
-CPU_RUNTIME_GB = 0.45  # torch + DeepSpeed + transformers + Python + tokenizer and data, RSS at set-up (measured, docs/plan.md)
+CPU_RUNTIME_GB = 0.5  # torch + DeepSpeed + transformers + Python + tokenizer and data: RSS at set-up of the tiny default (0.45 GB in one process, 0.51-0.54 per rank of 2 ZeRO-3 ranks; docs/plan.md)
 CUDA_CONTEXT_GB = 1.0  # an allowance: the CUDA context and kernels take 0.5-1 GB outside the allocator's count
 
 
@@ -53,9 +54,7 @@ def _mixed_states(params: int, largest: int, shard: Sharding) -> tuple[float, st
     """DeepSpeed's estimators (bf16 weights and grads, fp32 master, grads and Adam moments). Stage 0
     runs DeepSpeed's fp16-style optimizer: nothing sharded, the ZeRO-2 estimate on one GPU (20 B per
     parameter). Stage 1 with bf16 runs ``BF16_Optimizer``: fp32 gradients whole, master and moments sharded."""
-    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
-    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
-
+    estimate_zero2_model_states_mem_needs, estimate_zero3_model_states_mem_needs = _deepspeed_estimators()
     n = shard.world
     if shard.stage == 3:
         _, gpu, _ = estimate_zero3_model_states_mem_needs(
@@ -67,6 +66,23 @@ def _mixed_states(params: int, largest: int, shard: Sharding) -> tuple[float, st
     _, gpu = estimate_zero2_model_states_mem_needs(params, num_gpus_per_node=n if shard.stage == 2 else 1,
                                                    cpu_offload=shard.offload_optimizer)
     return gpu, f"DeepSpeed estimate_zero2_model_states_mem_needs (on {n if shard.stage == 2 else 1} GPU)"
+
+
+def _deepspeed_estimators():
+    """DeepSpeed's two estimators, imported without its accelerator notice on stdout (which would
+    spoil ``--json``); its logger writes to the real stdout afterwards."""
+    import contextlib
+    import io
+    import logging
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+        from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+    for handler in logging.getLogger("DeepSpeed").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is buffer:
+            handler.setStream(sys.stdout)
+    return estimate_zero2_model_states_mem_needs, estimate_zero3_model_states_mem_needs
 
 
 def _fp32_states(params: int, largest: int, shard: Sharding) -> tuple[float, str]:
