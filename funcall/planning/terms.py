@@ -20,7 +20,9 @@ from funcall.planning.architecture import Architecture
 GB = 1024 ** 3
 FP32 = 4
 BLOCK_BYTES = 3 * (1 << 22) * FP32  # the output layer's softmax blocks: log_p, p and one temporary, 16 MB each
-CPU_RUNTIME_GB = 0.5  # torch + DeepSpeed + transformers + Python + tokenizer and data: RSS at set-up of the tiny default (0.45 GB in one process, 0.51-0.54 per rank of 2 ZeRO-3 ranks; docs/plan.md)
+# torch + DeepSpeed + transformers + Python + tokenizer and data: the set-up RSS of the tiny default
+# (0.45 GB in one process, 0.51-0.54 GB per rank of 2 ZeRO-3 ranks; docs/plan.md)
+CPU_RUNTIME_GB = 0.5
 CUDA_CONTEXT_GB = 1.0  # an allowance: the CUDA context and kernels take 0.5-1 GB outside the allocator's count
 
 
