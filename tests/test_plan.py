@@ -1,0 +1,113 @@
+"""`python -m funcall.plan`: the memory plan's arithmetic, its verdict on a 7B run, its errors.
+
+The model is counted on the meta device (no weights load), so these tests take seconds. The
+expected numbers are written out here from the parameter count and the per-byte arithmetic the
+plan documents (docs/plan.md), not read back from the plan.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from funcall.models.tiny import TinySpec, ensure_tiny_model
+from funcall.plan import compose, main, plan_run
+from funcall.planning.terms import GB
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def qwen2_params(c: dict) -> int:
+    """A Qwen2's parameters from its config.json, by hand: embedding (+ untied head), per layer q/k/v
+    (biased) and o projections, the SwiGLU MLP and two norms, and the final norm."""
+    h, i, v = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+    kv = c["num_key_value_heads"] * (h // c["num_attention_heads"])
+    layer = (h * h + h) + 2 * (h * kv + kv) + h * h + 3 * h * i + 2 * h
+    head = 0 if c["tie_word_embeddings"] else v * h
+    return v * h + head + c["num_hidden_layers"] * layer + h
+
+
+def tiny_params() -> int:
+    return qwen2_params(json.loads((ensure_tiny_model(TinySpec()) / "config.json").read_text()))
+
+
+def test_tiny_plan_matches_hand_arithmetic():
+    params = tiny_params()
+    fp32_single = plan_run(compose(["+experiment=sft"]), 1, "cpu", 24.0)
+    assert fp32_single.details["architecture"]["params"] == params
+    assert fp32_single.terms["model_states"] == pytest.approx(16 * params / GB)  # 4 + 4 + 8 B, unsharded
+    zero2 = plan_run(compose(["+experiment=sft", "deepspeed=zero2"]), 2, "cpu", 24.0)
+    assert zero2.terms["model_states"] == pytest.approx((4 * params + 16 * params / 2) / GB)  # params whole, rest / 2
+    bf16 = plan_run(compose(["+experiment=sft"]), 1, "cuda", 80.0)
+    assert bf16.terms["model_states"] == pytest.approx(20 * params / GB)  # DeepSpeed's 2 + 18 B on one GPU
+    assert fp32_single.fits is True and fp32_single.peak_gb == max(fp32_single.phases.values())
+    assert set(fp32_single.phases) == {"setup", "step"}
+    rl = plan_run(compose(["+experiment=entropy_grpo", "trainer.warm_start=null"]), 2, "cpu", 24.0)
+    assert set(rl.phases) == {"setup", "rollout", "logprob", "update"}
+    assert rl.terms["reference"] == pytest.approx(4 * params / GB)  # kl_coef > 0: a whole fp32 copy below ZeRO-3
+
+
+def test_checkpointing_shrinks_activations_and_the_plan_uses_the_configured_one():
+    off = plan_run(compose(["+experiment=sft", "model.gradient_checkpointing=false"]), 1, "cpu", 24.0)
+    on = plan_run(compose(["+experiment=sft", "model.gradient_checkpointing=true"]), 1, "cpu", 24.0)
+    assert off.details["activations_with_checkpointing"] < off.details["activations_without_checkpointing"]
+    assert off.terms["activations"] == off.details["activations_without_checkpointing"]
+    assert on.terms["activations"] == on.details["activations_with_checkpointing"]
+    assert on.phases["step"] < off.phases["step"]
+
+
+def test_zero3_on_8_ranks_shards_model_states_8x():
+    zero0 = plan_run(compose(["+experiment=sft", "deepspeed=zero0"]), 8, "cpu", None)
+    zero3 = plan_run(compose(["+experiment=sft", "deepspeed=zero3"]), 8, "cpu", None)
+    gathered_layer = 4 * zero3.details["architecture"]["largest_layer_params"] / GB
+    assert zero0.terms["model_states"] / (zero3.terms["model_states"] - gathered_layer) == pytest.approx(8.0)
+    assert zero3.fits is None
+
+
+@pytest.fixture
+def qwen7b(tmp_path: Path) -> Path:
+    """A Qwen2.5-Coder-7B-shaped config.json (no weights: the plan never loads them)."""
+    config = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 3584, "num_hidden_layers": 28,
+              "num_attention_heads": 28, "num_key_value_heads": 4, "intermediate_size": 18944, "vocab_size": 152064,
+              "tie_word_embeddings": False, "max_position_embeddings": 32768, "rms_norm_eps": 1e-6}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+RL_7B = ["+experiment=entropy_grpo", "trainer.warm_start=null", "model=qwen2_5_coder_7b", "trainer.prompts_per_step=64"]
+
+
+def test_7b_rl_zero0_on_one_gpu_does_not_fit_and_zero3_on_8_does(qwen7b: Path, capsys):
+    params = qwen2_params(json.loads((qwen7b / "config.json").read_text()))
+    assert main(["--gpus", "1", "--gpu-gb", "80", *RL_7B, f"model.path={qwen7b}", "deepspeed=zero0"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("does not fit") and "model_states" in err[0]
+    assert main(["--gpus", "8", "--gpu-gb", "80", "--json", *RL_7B, f"model.path={qwen7b}", "deepspeed=zero3"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["fits"] is True and plan["details"]["architecture"]["params"] == params
+    assert plan["terms"]["reference"] == pytest.approx(2 * params / 8 / GB)  # bf16, sharded 8 ways
+
+
+@pytest.mark.parametrize("args, names", [
+    (["no_such_key=1"], "no_such_key"),
+    (["model.path=/nonexistent/model/folder"], "model.path"),
+    (["--gpus", "0"], "--gpus"),
+    (["--device", "tpu"], "--device"),
+    (["+experiment=entropy_grpo", "trainer.micro_batch_size=5"], "trainer.micro_batch_size"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, names, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and names in err[0]
+
+
+def test_cli_runs_as_users_call_it():
+    proc = subprocess.run([sys.executable, "-m", "funcall.plan", "--device", "cpu", "--gpus", "2", "--gpu-gb", "0.3", "--json",
+                           "+experiment=sft", "deepspeed=zero3"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    plan = json.loads(proc.stdout)  # stdout is the plan alone
+    assert plan["fits"] is False and plan["peak_gb"] > 0.3 and plan["details"]["world_size"] == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("does not fit")
