@@ -2,7 +2,7 @@
 
 Read from the source with `ast` (every `import` counts, also those inside functions and under
 TYPE_CHECKING), so a cycle cannot hide behind a lazy import. The layer order is the one
-docs/architecture.md describes; an entry point (train, evaluate, prepare_data, compare) may import
+docs/architecture.md describes; an entry point (train, evaluate, prepare_data, compare, plan, gpu_check) may import
 anything, nothing may import an entry point.
 """
 from __future__ import annotations
@@ -19,13 +19,14 @@ LAYERS = [  # lowest first; a module may import its own layer and the ones befor
     {"bfcl"},
     {"data"},
     {"models", "rollout"},
+    {"planning"},
     {"judges"},
     {"rewards", "losses", "advantages", "optim"},
     {"prepare", "eval"},
     {"agents"},
     {"trainers"},
 ]
-ENTRY_POINTS = {"train", "evaluate", "prepare_data", "compare"}
+ENTRY_POINTS = {"train", "evaluate", "prepare_data", "compare", "plan", "gpu_check"}
 
 
 def module_name(path) -> str:
