@@ -17,7 +17,7 @@ from funcall.models.tiny import TinySpec, ensure_tiny_model
 from funcall.plan import compose, main, plan_run
 from funcall.planning.terms import GB
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def qwen2_params(c: dict) -> int:
