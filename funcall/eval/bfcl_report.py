@@ -107,7 +107,7 @@ def score_rows(rows: list[dict], categories: list[str], earlier: dict[str, Any] 
         if name not in counts:
             counts[name] = [round(value["accuracy"] * value["n"]), value["n"], value.get("not_run", 0)]
     reasons = {name: value["reason"] for name, value in ((earlier or {}).get("categories") or {}).items()
-               if name not in counts and value.get("reason")}
+               if name not in categories and value.get("reason")}
     for row in rows:
         tally = counts.setdefault(row["category"], [0, 0, 0])
         tally[0] += bool(row["valid"]) and not row.get("not_run")
