@@ -10,7 +10,13 @@ Files (written atomically: a temporary file, then a rename):
                      ``no_call_frac`` (shares of the answers, multi-turn: of the steps, that did
                      not parse / parsed to no call, `unparseable_shares`), ``prompt_too_long``
                      (entries with a prompt over the limit; in multi-turn, at any step),
-                     ``hit_max_new_tokens`` and ``run`` (model, format, limits, ranks, time).
+                     ``hit_max_new_tokens`` and ``run`` (model, format, limits, ranks, time);
+                     ``leaderboard``: BFCL v4's own summary and overall with every category not
+                     run named (`funcall.bfcl.leaderboard`). ``overall`` is the PAPERS' overall
+                     (mean of non-live AST and live), printed as "overall (papers)"; the
+                     leaderboard's is ``leaderboard.overall``. A category another task wrote keeps
+                     its ``reason`` (why it was not run; a row's ``not_run_reason`` sets it), and the
+                     file keeps ``format_sensitivity`` (eval=bfcl_format_sensitivity) when rewritten.
   bfcl_results.jsonl one row per entry, in data order: id, category, valid, error_type, error,
                      completion (the raw text), decoded (what the checker received), format_ok,
                      parse_error, parse (calls | no_call | unparseable), not_run,
@@ -29,6 +35,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from funcall.bfcl.leaderboard import SUB_SCORES, format_leaderboard, leaderboard
 from funcall.bfcl.scores import IRRELEVANCE, LIVE, MULTI_TURN, SIMPLE, summarize
 from funcall.calls.limits import ParseFailure
 from funcall.calls.parse_stats import NO_CALL, UNPARSEABLE, parse_counts, step_outcomes
@@ -41,11 +48,12 @@ SUMMARY_ROWS = (  # (key in the scores, label, categories it averages)
     ("non_live_ast", "non_live_ast", NON_LIVE),
     ("live", "live", LIVE),
     ("irrelevance", "irrelevance", IRRELEVANCE),
-    ("overall", "overall", NON_LIVE + LIVE),
+    ("overall", "overall (papers)", NON_LIVE + LIVE),  # mean(non_live_ast, live): not the leaderboard's
     ("multi_turn", "multi_turn", MULTI_TURN),
 )
 FAILURE_COLUMNS = ["id", "category", "error_type", "error", "completion", "decoded"]
 NOT_RUN = "not_run:prompt_too_long"  # error_type of an entry whose prompt was over the limit
+CARRIED = ("format_sensitivity",)  # keys of an earlier bfcl_scores.json that a rewrite keeps
 
 
 def jsonable(value: Any) -> Any:
@@ -98,12 +106,18 @@ def score_rows(rows: list[dict], categories: list[str], earlier: dict[str, Any] 
     for name, value in ((earlier or {}).get("categories") or {}).items():
         if name not in counts:
             counts[name] = [round(value["accuracy"] * value["n"]), value["n"], value.get("not_run", 0)]
+    reasons = {name: value["reason"] for name, value in ((earlier or {}).get("categories") or {}).items()
+               if name not in categories and value.get("reason")}
     for row in rows:
         tally = counts.setdefault(row["category"], [0, 0, 0])
         tally[0] += bool(row["valid"]) and not row.get("not_run")
         tally[1] += 1
         tally[2] += bool(row.get("not_run"))
+        if row.get("not_run_reason"):
+            reasons[row["category"]] = str(row["not_run_reason"])
     scores = summarize({c: tuple(t) for c, t in counts.items()})
+    for name, reason in reasons.items():
+        scores["categories"][name]["reason"] = reason
     n = len(rows)
     # single-turn rows have format_ok; an entry that was not run has no answer to be in a format
     formats = [bool(r["format_ok"]) for r in rows if "format_ok" in r and not r.get("not_run")]
@@ -113,6 +127,13 @@ def score_rows(rows: list[dict], categories: list[str], earlier: dict[str, Any] 
         prompt_too_long=sum(bool(r.get("prompt_too_long")) for r in rows),
         hit_max_new_tokens=sum(bool(r.get("hit_max_new_tokens")) for r in rows),
         **unparseable_shares(rows, scores["categories"], earlier))
+    scores.update({key: earlier[key] for key in CARRIED if key in (earlier or {})})
+    return with_leaderboard(scores)
+
+
+def with_leaderboard(scores: dict[str, Any]) -> dict[str, Any]:
+    """``scores`` with its ``leaderboard`` block (re)computed from its categories."""
+    scores["leaderboard"] = leaderboard(scores.get("categories") or {}, scores.get("format_sensitivity"))
     return scores
 
 
@@ -171,12 +192,16 @@ def notes(scores: dict[str, Any]) -> list[str]:
 
 
 def flat_metrics(scores: dict[str, Any], prefix: str = "bfcl") -> dict[str, Any]:
-    """``bfcl/overall``, ``bfcl/live``, ..., ``bfcl/not_run``, ``bfcl/unparseable``,
+    """``bfcl/overall`` (the papers'), ``bfcl/live``, ..., ``bfcl/leaderboard/overall`` (and its
+    sub-scores, ``offline_overall``, ...), ``bfcl/not_run``, ``bfcl/unparseable``,
     ``bfcl/no_call_frac``, ``bfcl/<category>``, ``bfcl/<category>/n``, ``bfcl/<category>/not_run``
     and ``bfcl/<category>/unparseable``."""
     out = {f"{prefix}/{key}": scores.get(key) for key, _, _ in SUMMARY_ROWS}
     out.update({f"{prefix}/{key}": scores[key] for key in ("n", "not_run", "format_ok", "unparseable", "no_call_frac",
                                                             "prompt_too_long", "hit_max_new_tokens")})
+    board = scores.get("leaderboard") or {}
+    out.update({f"{prefix}/leaderboard/{key}": board.get(key) for key in board
+                if key in (*SUB_SCORES, "overall", "offline_overall", "overall_with_missing_as_zero", "covered_weight")})
     for name, value in scores["categories"].items():
         out[f"{prefix}/{name}"] = value["accuracy"]
         out[f"{prefix}/{name}/n"] = value["n"]
@@ -208,7 +233,7 @@ def write_report(rows: list[dict], categories: list[str], run_dir: Path, meta: d
     failures = [[r["id"], r["category"], r["error_type"], json.dumps(r["error"], ensure_ascii=False),
                  r["completion"], json.dumps(r["decoded"], ensure_ascii=False)]
                 for r in rows if not r["valid"]][:table_rows]
-    table = "\n".join([format_table(scores), *notes(scores)])
+    table = "\n".join([format_table(scores), *notes(scores), "", format_leaderboard(scores["leaderboard"])])
     warn_not_run(scores)
     return Report(metrics=flat_metrics(scores), table=table, failure_columns=FAILURE_COLUMNS,
                   failure_rows=failures)

@@ -73,7 +73,7 @@ def test_scores_follow_the_papers_formula():
     table = format_table(scores).splitlines()
     assert table[0].split() == ["category", "n", "not_run", "accuracy", "%", "unparseable", "%"]
     assert table[1].split() == ["simple_python", "4", "0", "75.00", "50.00"]
-    assert table[-1].split() == ["overall", "19", "0", f"{100 * (non_live_ast + live) / 2:.2f}"]
+    assert table[-1].split() == ["overall", "(papers)", "19", "0", f"{100 * (non_live_ast + live) / 2:.2f}"]
     assert [line.split()[0] for line in table[-5:]] == ["simple", "non_live_ast", "live", "irrelevance", "overall"]
     metrics = flat_metrics(scores)
     assert metrics["bfcl/overall"] == scores["overall"] and metrics["bfcl/simple_java/n"] == 2
