@@ -37,7 +37,7 @@ from funcall.envs.memory_check import check_agentic
 from funcall.envs.memory_data import MEMORY_CATEGORIES, SCENARIOS, MemoryCategory, load_memory, with_memory_prompt
 from funcall.envs.memory_env import EMBEDDING_ENV
 from funcall.envs.worker import EnvPool
-from funcall.eval.bfcl_report import flat_metrics, format_table, jsonable, notes, write_scores
+from funcall.eval.bfcl_report import flat_metrics, jsonable, notes, write_scores
 from funcall.eval.task import GreedySteps, Report
 from funcall.rollout.episode_driver import never_ran, open_episode, play
 from funcall.utils.atomic import write_json_atomic, write_jsonl_atomic
@@ -65,6 +65,16 @@ def plain_text(value: Any) -> Any:
     return value
 
 
+def memory_table(scores: dict, categories: list[str]) -> str:
+    """Category, n, not_run, accuracy (%), unparseable (% of its steps) of the memory categories."""
+    lines = [f"{'category':<16}  {'n':>6}  {'not_run':>7}  {'accuracy %':>10}  {'unparseable %':>13}"]
+    for name in categories:
+        v = scores["categories"][name]
+        unparseable = "n/a" if v.get("unparseable") is None else f"{100 * v['unparseable']:.2f}"
+        lines.append(f"{name:<16}  {v['n']:>6}  {v['not_run']:>7}  {100 * v['accuracy']:>10.2f}  {unparseable:>13}")
+    return "\n".join(lines)
+
+
 class BFCLMemoryEval:
     name = "bfcl_memory"
 
@@ -85,7 +95,7 @@ class BFCLMemoryEval:
         self.skipped: dict[str, tuple[MemoryCategory, str]] = {}  # category -> (its entries, why not run)
 
     def _validate(self) -> None:
-        key = "eval.bfcl_memory"
+        key = "eval.memory"
         if self.data_dir in (None, "") or not Path(self.data_dir).is_dir():
             raise ConfigError(f"eval.data_dir={self.data_dir}: no such directory (pip install --no-deps "
                               "bfcl-eval==2026.3.23, or pass eval.data_dir=DIR)")
@@ -231,7 +241,7 @@ class BFCLMemoryEval:
         ended: dict[str, int] = {}
         for r in prereq:
             ended[r["ended_by"]] = ended.get(r["ended_by"], 0) + 1
-        lines = [format_table(scores), *notes(scores),
+        lines = [memory_table(scores, self.categories), *notes(scores),
                  f"prerequisite conversations: {len(prereq)} (ended: "
                  + ", ".join(f"{k} {v}" for k, v in sorted(ended.items())) + ")"]
         lines += [f"not run: {category}: {reason}" for category, reason in reasons.items()]
