@@ -5,7 +5,7 @@ The rules (``eval_runner._evaluate_single_agentic_entry``, then ``agentic_checke
 1. The model result must be a list of exactly one turn (agentic questions are single-turn),
    else ``agentic:inference_error``.
 2. Each step's text is decoded as the prompting handlers decode it for execution
-   (``default_decode_execute_prompting``: `funcall.bfcl.decode.decode_python`, then the
+   (``default_decode_execute_prompting``: `funcall.calls.python_syntax.prompting_output_pairs`, then the
    execution strings, `execution_list`); a step that does not decode, or decodes to no call, is a
    message. The last message is the answer; with none, ``agentic:no_last_message``.
 3. The answer and each possible answer are standardised (``,./-_*^()`` removed, lower case,
@@ -17,15 +17,15 @@ arguments; here arithmetic is computed by `funcall.calls.python_syntax` within b
 never decodes there either: the release's own code raises on it), and text longer than the
 parser's limits is a message, not a call. ``execution_list`` fails where the release's
 ``parse_nested_value`` raises (an empty ``{}`` argument value), so such a step is a message too.
-A step that is not a string is rendered with ``str`` (the release's checker does the same).
+A step that is not a string is a message (the release's decoder raises on it).
 """
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from funcall.bfcl.decode import decode_python
 from funcall.calls.limits import ParseFailure
+from funcall.calls.python_syntax import prompting_output_pairs
 
 INFERENCE_ERROR = "agentic:inference_error"
 NO_LAST_MESSAGE = "agentic:no_last_message"
@@ -65,10 +65,12 @@ def execution_list(decoded: list[dict]) -> list[str] | None:
 
 def is_call_step(text: Any) -> bool:
     """Whether the handler's ``decode_execute`` gives a non-empty call list for this step."""
-    decoded = decode_python(text if isinstance(text, str) else str(text))
-    if isinstance(decoded, ParseFailure):
+    if not isinstance(text, str):  # the release's decoder calls str methods on it: an exception, a message
         return False
-    calls = execution_list(decoded)
+    pairs = prompting_output_pairs(text)
+    if isinstance(pairs, ParseFailure):
+        return False
+    calls = execution_list([{name: arguments} for name, arguments in pairs])
     return bool(calls) and not (len(calls) == 1 and not calls[0])
 
 
