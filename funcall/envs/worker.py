@@ -52,8 +52,9 @@ def _read(stream) -> Any:
 
 
 class EnvPool:
-    def __init__(self, timeout_s: float = 10.0, memory_mb: int = 4096):
+    def __init__(self, timeout_s: float = 10.0, memory_mb: int = 4096, env: dict[str, str] | None = None):
         self.timeout_s = float(timeout_s)
+        self.env = dict(env or {})  # extra environment variables of the child (the memory_vector model)
         self.memory_mb = int(memory_mb)
         self.process: subprocess.Popen | None = None
         self.episodes: dict[int, tuple[dict, list[str]]] = {}  # id -> (entry, calls answered so far)
@@ -62,7 +63,7 @@ class EnvPool:
 
     # -- the child -------------------------------------------------------------------------------
     def _start(self) -> None:
-        env = {**os.environ, "FUNCALL_ENV_MEMORY_MB": str(self.memory_mb), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {**os.environ, **self.env, "FUNCALL_ENV_MEMORY_MB": str(self.memory_mb), "PYTHONDONTWRITEBYTECODE": "1"}
         self.process = subprocess.Popen([sys.executable, "-m", "funcall.envs.worker"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env=env, bufsize=0)
 
@@ -169,6 +170,7 @@ def _serve() -> None:
     import resource
 
     from funcall.envs.bfcl_env import BFCLEnvironment
+    from funcall.envs.memory_env import MemoryEnvironment, is_memory_entry
 
     limit = int(os.environ.get("FUNCALL_ENV_MEMORY_MB", "4096")) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -184,7 +186,7 @@ def _serve() -> None:
             if op == "quit":
                 return
             if op == "reset":
-                envs[episode] = BFCLEnvironment()
+                envs[episode] = MemoryEnvironment() if is_memory_entry(payload) else BFCLEnvironment()
                 reply = envs[episode].reset(payload)
             elif op == "execute":
                 reply = ("result", envs[episode].run(payload))
