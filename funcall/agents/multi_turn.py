@@ -33,6 +33,7 @@ from funcall.data.tokenize import Encoded
 from funcall.dist import DistInfo
 from funcall.envs.conversation import Conversation
 from funcall.envs.worker import EnvPool
+from funcall.eval.episode_judges import BFCLMultiTurnJudge, EpisodeJudge
 from funcall.eval.multi_turn_heldout import MultiTurnHeldOutEval
 from funcall.rollout.engine import RolloutEngine
 from funcall.rollout.episode_driver import EpisodeTokens, SampledSteps, first_prompt_ids, open_episode, play
@@ -43,7 +44,8 @@ ENDINGS = ("completed", "force_quit", "episode_tokens", "prompt_too_long")
 
 
 class MultiTurn:
-    def __init__(self, max_steps_per_turn: int = 5, max_episode_tokens: int = 1536, timeout_s: float = 10.0):
+    def __init__(self, max_steps_per_turn: int = 5, max_episode_tokens: int = 1536, timeout_s: float = 10.0,
+                 judge: EpisodeJudge | None = None):
         for key, value in (("max_steps_per_turn", max_steps_per_turn), ("max_episode_tokens", max_episode_tokens)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"agent.{key}={value!r}: must be a positive integer")
@@ -52,6 +54,7 @@ class MultiTurn:
         self.max_steps_per_turn, self.max_episode_tokens = max_steps_per_turn, max_episode_tokens
         self.timeout_s = float(timeout_s)
         self.pool: EnvPool | None = None  # the run's environments, opened by the first collect
+        self.judge = judge or BFCLMultiTurnJudge()  # agent.judge: how a held-out episode passes (funcall/eval/episode_judges.py)
 
     def check(self, train: list[Example], held_out: list[Example], tokenizer, style: PromptStyle) -> None:
         for example in [*train[:1], *held_out[:1]]:
@@ -128,7 +131,7 @@ class MultiTurn:
         tasks = [(e.id, e.category, *multi_turn_task(e)) for e in examples]
         return MultiTurnHeldOutEval(tasks, tokenizer, style, dist, max_new_tokens, batch_size,
                                     max_steps_per_turn=self.max_steps_per_turn, prompt_limit=prompt_limit,
-                                    timeout_s=self.timeout_s)
+                                    timeout_s=self.timeout_s, judge=self.judge)
 
     def encode_sft(self, tokenizer, example: Example, style: PromptStyle, max_length: int) -> Encoded:
         return encode_multi_turn_sft(tokenizer, example, style, max_length)

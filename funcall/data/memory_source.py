@@ -9,7 +9,7 @@ ended with), or empty without one. The task travels in ``meta["multi_turn"]`` as
 sources' does (entry with ``memory_snapshot``; ``ground_truth`` = the possible answers), so the
 multi-turn agent loop plays it on `funcall.envs.memory_env` (the environment process picks the
 memory backend from ``involved_classes``), and ``meta["memory"]`` marks it for the reward
-`funcall.envs.memory_reward.MemoryAnswerReward` (BFCL's agentic rule on the episode's last message).
+`funcall.rewards.memory_answer.MemoryAnswerReward` (BFCL's agentic rule on the episode's last message).
 
 Held-in / held-out: by question, a seeded shuffle of the question ids, the same for every backend
 (a question held out is held out on all of them), ``eval_size`` questions (at most a fifth).

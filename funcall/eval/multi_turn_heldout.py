@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from funcall.bfcl.multi_turn import check_multi_turn, turn_verdicts
 from funcall.calls.parse_stats import NO_CALL, UNPARSEABLE, parse_counts, parse_shares, step_outcomes
 from funcall.data.prompts import PromptStyle
 from funcall.dist import DistInfo, all_reduce_sum, shard
 from funcall.envs.conversation import Conversation
 from funcall.envs.worker import EnvPool
+from funcall.eval.episode_judges import BFCLMultiTurnJudge, EpisodeJudge
 from funcall.eval.heldout import eval_progress
 from funcall.eval.task import GreedySteps
 from funcall.rollout.episode_driver import never_ran, open_episode, play
@@ -35,8 +35,10 @@ from funcall.rollout.episode_driver import never_ran, open_episode, play
 class MultiTurnHeldOutEval:
     def __init__(self, tasks: list[tuple[str, str, dict, list[list[str]]]], tokenizer, style: PromptStyle,
                  dist: DistInfo, max_new_tokens: int = 128, batch_size: int = 64, max_steps_per_turn: int = 5,
-                 prompt_limit: int | None = None, timeout_s: float = 10.0):
-        """``tasks``: (id, category, entry, ground truth) of every held-out task."""
+                 prompt_limit: int | None = None, timeout_s: float = 10.0, judge: EpisodeJudge | None = None):
+        """``tasks``: (id, category, entry, ground truth) of every held-out task; ``judge``: how a
+        played episode passes (default: BFCL's multi-turn checker)."""
+        self.judge = judge or BFCLMultiTurnJudge()
         self.tokenizer, self.style, self.dist = tokenizer, style, dist
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
         self.max_steps_per_turn, self.prompt_limit, self.timeout_s = max_steps_per_turn, prompt_limit, timeout_s
@@ -63,8 +65,7 @@ class MultiTurnHeldOutEval:
                     if skipped:  # nothing ran: failed, every checked turn with it, and counted apart
                         passed, turns = False, [False for calls in truth if calls]
                     else:
-                        passed = bool(check_multi_turn(entry, truth, c.output, pool.open)["valid"])
-                        turns = [v for v in turn_verdicts(entry, truth, c.output, pool.open) if v is not None]
+                        passed, turns = self.judge(entry, truth, c.output, c.log, pool.open)
                     sums[f"ok/{category}"] += passed
                     sums[f"n/{category}"] += 1
                     sums["turns_ok"] += sum(turns)

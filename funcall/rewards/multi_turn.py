@@ -28,7 +28,9 @@ from typing import Any
 
 from funcall.bfcl.multi_turn import check_multi_turn, decoded_steps, turn_verdicts
 from funcall.envs.episode import EpisodeResult
+from funcall.envs.memory_env import is_memory_entry
 from funcall.envs.worker import EnvPool
+from funcall.utils.errors import ConfigError
 
 
 class _EpisodeReward:
@@ -58,6 +60,9 @@ class _EpisodeReward:
         if episodes is None:
             raise ValueError(f"reward {self.__name__} needs multi-turn data (an episode column): "
                              "data=multi_turn_synthetic or data=bfcl_multi_turn")
+        if any(episode is not None and is_memory_entry(episode.entry) for episode in episodes):
+            raise ConfigError(f"reward={self.__name__} judges BFCL multi-turn state; memory questions "
+                              "(data=bfcl_memory) are judged by their answer: reward=memory_answer")
         return [None if episode is None else self.score(episode) for episode in episodes]
 
 

@@ -1,4 +1,4 @@
-"""The RL reward of ``data=bfcl_memory`` episodes: 1 iff BFCL's agentic checker accepts the episode's
+"""``reward=memory_answer``, the RL reward of ``data=bfcl_memory`` episodes: 1 iff BFCL's agentic checker accepts the episode's
 last message that is not a call (`funcall.envs.memory_check.check_agentic`), else 0.
 
 It reads the ``episode`` column (`funcall.envs.episode.EpisodeResult`): the steps' texts from its
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from funcall.envs.memory_check import check_agentic
+from funcall.utils.errors import ConfigError
 
 
 def episode_steps(turns: list[list[dict]]) -> list[list[str]]:
@@ -25,6 +26,6 @@ class MemoryAnswerReward:
     def __call__(self, prompts: list, completions: list, **columns: Any) -> list[float | None]:
         episodes = columns.get("episode")
         if episodes is None:
-            raise ValueError("reward memory_answer needs multi-turn data (an episode column): data=bfcl_memory")
+            raise ConfigError("reward=memory_answer needs memory episodes (an episode column): data=bfcl_memory")
         return [None if ep is None else float(check_agentic(episode_steps(ep.turns), ep.ground_truth[0])["valid"])
                 for ep in episodes]
