@@ -210,6 +210,7 @@ class BFCLMemoryEval:
         for category, (loaded, reason) in self.skipped.items():
             rows += [{"kind": "question", "index": -1, "id": e["id"], "category": category, "scenario": e["scenario"],
                       "valid": False, "error_type": "not_run:backend_unavailable", "error_message": reason,
+                      "not_run_reason": reason,
                       "last_message": None, "possible_answers": truth, "ended_by": "not_run", "turns": [],
                       "not_run": True, "prompt_too_long": False} for e, truth in loaded.questions]
         return rows
@@ -221,11 +222,10 @@ class BFCLMemoryEval:
         meta = {"answer_format": self.style.answer_format, "limit": self.limit, "scenarios": self.scenarios,
                 "max_new_tokens": self.max_new_tokens, "max_steps_per_turn": self.max_steps_per_turn,
                 "data_dir": str(self.data_dir), "embedding_model": self.embedding_model, **meta}
+        # the rows not run carry their reason, which write_scores puts on the category (and the
+        # leaderboard block, recomputed there, names as not run)
         scores = write_scores(run_dir, questions, self.categories, {"bfcl_memory": meta})
         reasons = {category: reason for category, (_, reason) in self.skipped.items()}
-        for category, reason in reasons.items():
-            scores["categories"][category]["reason"] = reason
-        write_json_atomic(run_dir / "bfcl_scores.json", scores)
         write_jsonl_atomic(run_dir / "bfcl_memory_results.jsonl", [{k: v for k, v in r.items() if k not in ("index", "kind")}
                                                                    for r in questions])
         write_jsonl_atomic(run_dir / "bfcl_memory_prereq.jsonl", prereq)

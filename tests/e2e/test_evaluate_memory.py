@@ -47,6 +47,7 @@ def check_run(run, proc) -> dict:
     return scores
 
 
+@pytest.mark.slow  # the tiny model runs memory in make test as part of tests/e2e/test_bfcl_offline_overall.py
 def test_evaluate_memory_on_the_tiny_model(tmp_path):
     run = tmp_path / "run"
     proc = run_train([*SMALL, "eval.prompt.tool_style=compact"], run, module="funcall.evaluate", timeout=900)
