@@ -7,8 +7,8 @@ import json
 from funcall.data.memory_source import BFCLMemorySource, memory_context
 from funcall.envs.bfcl_data import installed_bfcl_data
 from funcall.envs.episode import EpisodeResult
-from funcall.rewards.memory_answer import MemoryAnswerReward
 from funcall.envs.worker import EnvPool
+from funcall.rewards.memory_answer import MemoryAnswerReward
 
 DATA = installed_bfcl_data()
 
