@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
 from funcall.utils.hydra_setup import register_resolvers
 
@@ -179,7 +179,7 @@ def flat_keys(node, prefix: str = "") -> set[str]:
     if isinstance(node, DictConfig):
         if not node.keys():
             keys.add(prefix + ".*")
-        for key in node.keys():
+        for key in node:
             child = node._get_node(key)
             name = f"{prefix}.{key}" if prefix else str(key)
             keys.add(name)
