@@ -11,7 +11,7 @@ export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint clean
+.PHONY: help install train test test-full lint docs clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt Makefile requirements/vllm-cp
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) -q --upgrade pip
 	$(PIP) -q torch==2.13.0
-	$(PIP) -q -e '.[test,sweeps]'
+	$(PIP) -q -e '.[test,sweeps,docs]'
 	$(PIP) -q --no-deps $(BFCL_EVAL)
 	$(PIP) -q mpmath
 	$(PIP) -q --no-deps $(BFCL_MEMORY_DEPS)
@@ -61,6 +61,11 @@ test-full: install ## every test, including the slow end-to-end runs
 
 lint: install ## ruff
 	$(BIN)/ruff check funcall tests experiments
+
+# MkDocs with Material, offline (mkdocs.yml: strict, links and anchors checked). `make test` builds it
+# too (tests/test_docs.py). NO_MKDOCS_2_WARNING silences Material's banner about MkDocs 2.0.
+docs: install ## build the documentation site (strict) into site/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean: ## remove caches and outputs (not .venv)
 	rm -rf outputs multirun .pytest_cache
