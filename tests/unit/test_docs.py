@@ -31,7 +31,7 @@ from omegaconf import DictConfig, ListConfig
 
 from funcall.utils.hydra_setup import register_resolvers
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "funcall" / "conf"
 README = REPO / "README.md"
 PAGES = sorted((REPO / "docs").rglob("*.md"))
