@@ -63,7 +63,7 @@ lint: install ## ruff
 	$(BIN)/ruff check funcall tests experiments
 
 # MkDocs with Material, offline (mkdocs.yml: strict, links and anchors checked). `make test` builds it
-# too (tests/test_docs.py). NO_MKDOCS_2_WARNING silences Material's banner about MkDocs 2.0.
+# too (tests/unit/test_docs.py). NO_MKDOCS_2_WARNING silences Material's banner about MkDocs 2.0.
 docs: install ## build the documentation site (strict) into site/
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 

@@ -8,7 +8,7 @@ every run sees the same data: 8 prompts x 8 completions of 3 to 47 tokens (the l
 trained policy produces), old and reference log-probs near the policy's, fixed advantages. The
 ranks split the prompts. Optimizer: SGD at lr 1 without clipping, so the weight change is the
 gradient itself. For each case (aggregation mode, micro-batch size, mini-batches) rank 0 saves
-the change of every weight to OUT.pt; `tests/test_update_invariance.py` compares them.
+the change of every weight to OUT.pt; `tests/e2e/test_update_invariance.py` compares them.
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ scores must be comparable with published BFCL numbers: the one-level element typ
 skipped when an answer option is not a list, the variable escape, `[]` matching an omittable `""`
 option, error types overwritten in the dict check, greedy parallel matching, int -> float only in
 Python, Java/JavaScript values converted from source text (see java_js.py). Each rule is
-pinned by a test of its own (tests/test_bfcl_checker.py) and the whole by 22,826 verdicts of the
-official code (tests/test_bfcl_conformance.py, the labelled corpus in tests/data/bfcl/).
+pinned by a test of its own (tests/unit/test_bfcl_checker.py) and the whole by 22,826 verdicts of the
+official code (tests/unit/test_bfcl_conformance.py, the labelled corpus in tests/data/bfcl/).
 
 Where the official code would raise (malformed ground truth or a decoded value it cannot handle),
 the verdict is `checker_error` instead of a crash.

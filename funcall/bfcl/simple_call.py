@@ -4,7 +4,7 @@
 regular expression instead of the token parser: only `name=value` arguments whose values are a
 string without escapes, a decimal number, `true`/`false`/`null` or a (dotted) identifier, and no
 reserved word anywhere. Anything else returns None and goes to the full parser in java_call.py /
-js_call.py, which gives the same result on everything this accepts (tests/test_bfcl_java_js.py
+js_call.py, which gives the same result on everything this accepts (tests/unit/test_bfcl_java_js.py
 checks both on the whole conformance corpus). It exists because the checker has to be at least
 as fast as the official one, whose tree-sitter parser is written in C.
 """

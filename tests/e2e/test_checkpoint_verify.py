@@ -131,7 +131,7 @@ def test_two_ranks_skip_a_damaged_shard_together(tmp_path):
 
 def read_history(offline_run: Path) -> dict[int, dict]:
     """Step -> history item of an offline W&B run folder, via wandb's own reader (as
-    tests/test_wandb_readback.py reads it)."""
+    tests/e2e/test_wandb_readback.py reads it)."""
     [log] = offline_run.glob("run-*.wandb")
     proc = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(log)], cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=True)

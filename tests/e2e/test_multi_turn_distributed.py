@@ -21,7 +21,7 @@ EPISODE_KEYS = ("episode/turns_mean", "episode/calls_mean", "episode/steps_mean"
 # Both in `make test-full` (about 3.5 min each on 2 cores, with the warm start the fixture builds):
 # gather=true, and gather=false (generation on the sharded weights, one all-gather a layer a token:
 # synced_gpus), the lock-step that hangs if a rank stops calling generate early. `make test` keeps
-# the single-turn 2-rank run from a trained policy (tests/test_distributed.py).
+# the single-turn 2-rank run from a trained policy (tests/e2e/test_distributed.py).
 @pytest.mark.slow
 @pytest.mark.parametrize("gather", ["true", "false"])
 def test_multi_turn_entropy_grpo_on_two_ranks_with_zero3_from_a_policy_that_stops(tmp_path, multi_turn_policy, gather):

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import read_metrics, run_train
 
-VLLM_CPU = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}  # as tests/test_vllm.py
+VLLM_CPU = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}  # as tests/e2e/test_vllm.py
 ENGINE = ["rollout.engine.kv_cache_memory_gib=1", "rollout.engine.max_model_len=1024"]
 
 # test_qwen3_runs.py's SHORT_RL.

@@ -12,7 +12,7 @@ import funcall.train  # noqa: F401 - registers the resolvers the config uses
 from conftest import REPO
 
 CONF = REPO / "conf"
-# eval/ and judge/ belong to the evaluate.yaml and prepare_data.yaml apps (tests/test_evaluate.py, test_prepare_*.py);
+# eval/ and judge/ belong to the evaluate.yaml and prepare_data.yaml apps (tests/e2e/test_evaluate.py, test_prepare_*.py);
 # warm_start/ is composed into trainer.warm_start by conf/trainer/rl.yaml, not a root group
 GROUPS = sorted(p.name for p in CONF.iterdir()  # hydra/: Hydra's own groups, chosen with `override hydra/...`
                 if p.is_dir() and p.name not in ("experiment", "eval", "judge", "warm_start", "hydra"))

@@ -254,7 +254,7 @@ def key_exists(key: str, keys: frozenset[str]) -> bool:
 
 def bad_choice(group: str, value: str) -> list[str]:
     """The options named in `group=a|b,c` that the group lacks (placeholders in capitals skipped)."""
-    names = [n.strip("[]'\" ") for n in re.split(r"[|,]", value)]
+    names = [n.strip("[]()'\" ") for n in re.split(r"[|,]", value)]
     names = [n for n in names if n and not re.search(r"[A-Z<.$]", n) and n not in USER_OPTIONS]
     return [n for n in names if n not in group_options(group)]
 

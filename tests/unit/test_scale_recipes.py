@@ -113,3 +113,11 @@ def test_the_papers_scale_composes_to_the_papers_settings():
     assert sft["optim"]["scheduler"]["warmup_ratio"] == paper["sft_warmup"]
     assert sft["trainer"]["micro_batch_size"] * sft["trainer"]["grad_accum"] * 8 == paper["sft_batch"]
     assert sft["loss"]["_target_"].endswith("SRMLLoss") and sft["data"]["prompt"]["answer_format"] == "funreason"
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("agent", options("agent"))
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_every_agent_and_trainer_has_a_recipe_at_every_scale(scale, agent, trainer):
+    cfg = compose_with([f"scale={scale}", f"agent={agent}", f"trainer={trainer}"])
+    assert cfg.scale == scale and cfg.trainer.max_steps >= 1
