@@ -35,6 +35,7 @@ samples); estimates from the shapes, not yet measured (the lab log gets the firs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -43,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -111,8 +113,10 @@ def settle(args: argparse.Namespace) -> tuple[Workload, list[str]]:
             raise UsageError(f"{option}={value}: must be at least 1")
     args.phase_timeout = timeout if args.phase_timeout is None else args.phase_timeout
     args.budget = budget if args.budget is None else args.budget
-    if args.phase_timeout <= 0 or args.budget < 0:
-        raise UsageError(f"--phase-timeout={args.phase_timeout} must be > 0 and --budget={args.budget} >= 0")
+    if args.phase_timeout <= 0:
+        raise UsageError(f"--phase-timeout={args.phase_timeout:g}: must be more than 0 seconds")
+    if args.budget < 0:
+        raise UsageError(f"--budget={args.budget:g}: must be 0 (none) or more seconds")
     conf = Path(__file__).resolve().parent / "conf" / "model"
     if not (conf / f"{args.model}.yaml").is_file():
         known = sorted(f.stem for f in conf.glob("*.yaml"))
@@ -417,6 +421,21 @@ def check(args: argparse.Namespace, workload: Workload, phases: list[str], out: 
     return report
 
 
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send file descriptor 1 to stderr while the check runs (libraries it imports, DeepSpeed's
+    logger among them, print to stdout), so stdout carries the JSON report alone."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -427,13 +446,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--out={out}: already holds runs of {', '.join(used)}; give a new folder")
         device = inspect_device(args, child_env(args.device))
         out.mkdir(parents=True, exist_ok=True)
-        report = check(args, workload, phases, out.resolve(), device)
+        with stdout_to_stderr():
+            report = check(args, workload, phases, out.resolve(), device)
     except UsageError as exc:
         print(f"gpu_check: {exc}", file=sys.stderr)
         return 2
     text = json.dumps(report, indent=2)
     (out / "report.json").write_text(text + "\n")
-    print(text)
+    print(text, flush=True)
     return 0 if report["ok"] else 1
 
 
