@@ -11,7 +11,7 @@ export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint docs clean
+.PHONY: help install train gpu-check test test-full lint docs clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -48,6 +48,11 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt Makefile requirements/vllm-cp
 
 train: install ## the main job: entropy-guided GRPO on the embedded tiny model (SFT warm-start cached on first use)
 	$(BIN)/python -m funcall.train +experiment=entropy_grpo $(ARGS)
+
+# One JSON report of SFT and entropy-guided GRPO (ZeRO-0/3, HF and vLLM rollouts) on one GPU, in
+# under 8 minutes on an H100 (docs/gpu_check.md); ARGS="--device cpu" rehearses it on a CPU.
+gpu-check: install ## time SFT and GRPO on one GPU (Qwen2.5-0.5B shape, bf16): one JSON report, non-zero exit on failure
+	$(BIN)/python -m funcall.gpu_check $(ARGS)
 
 # Tests launch 2-rank runs and subprocesses side by side: one OpenMP thread per process, or
 # on 2 cores they thrash. `make train` (one process) keeps torch's default of a thread per core.
