@@ -15,10 +15,9 @@ How it departs from the obvious:
   * Nothing here touches the GPU itself: the device's name and memory and whether vLLM imports are
     read by short subprocesses, so the check holds no CUDA context beside the runs it measures.
   * The memory plan (`funcall.plan`) is optional: its prediction sits next to each measured peak
-    when it imports, and the report says why not when it does not.
-  * Time: every phase runs under ``--phase-timeout`` and the whole check under ``--budget``; a
-    phase is killed (its process group) at its limit and reported failed with its log's tail.
-  * Estimated phase times on an H100 are beside ``DEFAULTS``; docs/gpu_check.md reads the report.
+    when it imports; the report says why not when it does not. docs/gpu_check.md reads the report.
+  * Every phase runs under ``--phase-timeout``, the whole check under ``--budget`` (estimates
+    beside ``DEFAULTS``); a phase is killed (its process group) at its limit and reported failed.
 """
 from __future__ import annotations
 
@@ -180,17 +179,17 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 def read_run(run_dir: Path) -> tuple[list[dict], dict]:
     """The step rows of ``metrics.jsonl`` and ``summary.json`` (empty when the run wrote none)."""
-    rows = []
-    if (run_dir / "metrics.jsonl").exists():
-        for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill
-                continue
-            if "time/step_s" in row:
-                rows.append(row)
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines() if (run_dir / "metrics.jsonl").exists() else []
+    rows = [row for row in map(_json_or_none, lines) if row and "time/step_s" in row]
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
     return rows, summary
+
+
+def _json_or_none(line: str) -> dict | None:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:  # a line cut by a kill
+        return None
 
 
 def _median_after_first(rows: list[dict], key: str) -> float | None:
@@ -202,7 +201,18 @@ def _median(values: list[float]) -> float | None:
     return _round(statistics.median(values)) if values else None
 
 
-def phase_timings(phase: str, rows: list[dict], workload: Workload) -> dict:
+def rollouts_per_step(run_dir: Path, workload: Workload) -> int:
+    """Prompts x samples per RL step, from the run's composed config (so ``--extra`` counts)."""
+    composed = run_dir / ".hydra" / "config.yaml"
+    if not composed.exists():
+        return workload.rollouts_per_step
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(composed)
+    return int(OmegaConf.select(cfg, "trainer.prompts_per_step", default=0)) * int(cfg.rollout.num_generations)  # SFT: 0
+
+
+def phase_timings(phase: str, rows: list[dict], rollouts: int) -> dict:
     """s/step, the RL step's parts, the generation share and tokens/s, from the step rows."""
     out = {"steps": len(rows), "s_per_step": _median_after_first(rows, "time/step_s")}
     if phase.startswith("sft"):
@@ -213,7 +223,7 @@ def phase_timings(phase: str, rows: list[dict], workload: Workload) -> dict:
         out[key.split("/")[1]] = _median_after_first(rows, key)
     later = rows[1:] or rows
     shares = [r["time/rollout_s"] / r["time/step_s"] for r in later if r.get("time/step_s")]
-    rates = [r["tokens/completion_mean"] * workload.rollouts_per_step / r["time/rollout_s"] for r in later if r.get("time/rollout_s")]
+    rates = [r["tokens/completion_mean"] * rollouts / r["time/rollout_s"] for r in later if r.get("time/rollout_s")]
     out["generation_share"] = _median(shares)
     out["tokens_per_s"] = _median(rates)  # generated tokens per second of rollout
     out["completion_tokens_mean"] = _median_after_first(rows, "tokens/completion_mean")
@@ -223,17 +233,12 @@ def phase_timings(phase: str, rows: list[dict], workload: Workload) -> dict:
 def measured_peaks(rows: list[dict], summary: dict) -> dict[str, float]:
     """Peak GB per memory phase: the summary's largest over ranks, else (a run cut short) the
     largest ``memory/<phase>_gb`` its step rows logged."""
-    per_rank = summary.get("memory_peak_gb_per_rank") or []
+    sources = summary.get("memory_peak_gb_per_rank") or [
+        {k[len("memory/"):-len("_gb")]: gb for k, gb in row.items() if k.startswith("memory/") and k.endswith("_gb")} for row in rows]
     peaks: dict[str, float] = {}
-    for rank in per_rank:
-        for name, gb in rank.items():
+    for per_phase in sources:  # one per rank, or one per step row
+        for name, gb in per_phase.items():
             peaks[name] = max(gb, peaks.get(name, 0.0))
-    if not peaks:
-        for row in rows:
-            for key, gb in row.items():
-                if key.startswith("memory/") and key.endswith("_gb"):
-                    name = key[len("memory/"):-len("_gb")]
-                    peaks[name] = max(gb, peaks.get(name, 0.0))
     return {name: _round(gb) for name, gb in peaks.items()}
 
 
@@ -284,7 +289,7 @@ def run_phase(phase: str, args: argparse.Namespace, workload: Workload, out: Pat
     ok = rc == 0 and len(rows) == workload.steps
     result.update(status="ok" if ok else "failed", exit_status=rc, wall_s=round(wall_s, 2),
                   startup_s=round(wall_s - summary["wall_s"], 2) if "wall_s" in summary else None,
-                  **phase_timings(phase, rows, workload))
+                  **phase_timings(phase, rows, rollouts_per_step(out / phase, workload)))
     peaks = measured_peaks(rows, summary)
     result.update(peak_gb=max(peaks.values()) if peaks else None, plan_peak_gb=(plan or {}).get("peak_gb"),
                   memory=memory_table(peaks, plan), log=str(out / f"{phase}.log"))
@@ -298,15 +303,15 @@ def run_phase(phase: str, args: argparse.Namespace, workload: Workload, out: Pat
 
 
 PROBE_DEVICE = """
-import json, platform, torch
+import json, os, platform, torch
 cuda = torch.cuda.is_available()
 info = {"torch": torch.__version__, "cuda_available": cuda, "cuda": torch.version.cuda}
 if cuda:
     p = torch.cuda.get_device_properties(0)
     info.update(name=p.name, memory_gb=round(p.total_memory / 1024**3, 2), capability=f"{p.major}.{p.minor}")
 else:
-    model = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
-    info.update(name=(model or [platform.processor()])[0], cores=len(model) or None)
+    names = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
+    info.update(name=(names or [platform.machine()])[0], cores=os.cpu_count())
 print(json.dumps(info))
 """
 PROBE_VLLM = "import vllm; print(vllm.__version__)"
