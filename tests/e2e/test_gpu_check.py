@@ -55,7 +55,11 @@ def test_cpu_check_runs_every_phase_and_reports_its_numbers(tmp_path):
         assert_phase_measured(name, report["phases"][name], steps=2, new_tokens=16)
     zero = {name: json.loads((tmp_path / "check" / name / "summary.json").read_text())["zero_stage"] for name in gpu_check.PHASES[:4]}
     assert zero == {"sft_zero0": 0, "sft_zero3": 3, "grpo_hf_zero0": 0, "grpo_hf_zero3": 3}
-    assert report["plan"] is None or all(p["plan_peak_gb"] for p in list(report["phases"].values())[:4])
+    assert report["plan"] == "funcall.plan", report["plan_note"]  # the plan's prediction beside each measured peak
+    for name in gpu_check.PHASES[:4]:
+        planned = {k: v["plan_gb"] for k, v in report["phases"][name]["memory"].items() if v["plan_gb"] is not None}
+        assert {"setup", "step" if name.startswith("sft") else "update"} <= set(planned) and all(gb > 0 for gb in planned.values())
+        assert report["phases"][name]["plan_peak_gb"] >= 0.999 * max(planned.values())
 
 
 def test_a_failing_phase_fails_the_check_and_is_named(tmp_path):
