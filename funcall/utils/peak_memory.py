@@ -8,7 +8,10 @@ pretending they are one number:
     ``gpu_memory_utilization``, outside this count).
   * CPU: the process's peak resident size (``VmHWM``), reset at each phase's start by writing ``5``
     to ``/proc/self/clear_refs`` (Linux). It counts the whole process (torch, DeepSpeed, Python,
-    vLLM's CPU KV cache), so it sits above a plan of tensors by the libraries' fixed ~0.5-1 GB.
+    vLLM's CPU KV cache), so it sits above a plan of tensors by the libraries' fixed ~0.5-1 GB. And
+    weights read from safetensors are memory-mapped: their pages count only once touched, so on a
+    CPU ``setup`` can stay far below the weights' size (measured: 0.55 GB after loading the 1.98 GB
+    ``qwen2_5_0_5b_random``) and the first step's phase carries them instead.
 Where neither is available (no ``/proc``), nothing is measured and no metric is logged.
 
 Phases: ``setup`` (from process start to the first step: loading, sharding, engines), and then
