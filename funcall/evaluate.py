@@ -28,6 +28,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from funcall.envs.bfcl_data import register_bfcl_data_resolver
 from funcall.train import logged_config
 from funcall.utils.errors import ConfigError, exit_on_user_error
 from funcall.utils.hydra_setup import (
@@ -37,17 +38,8 @@ from funcall.utils.hydra_setup import (
     share_run_stamp,
 )
 
-
-def register_eval_resolvers() -> None:
-    """``${funcall.bfcl_data:}``: the data folder of an installed bfcl_eval package, or null."""
-    if not OmegaConf.has_resolver("funcall.bfcl_data"):
-        from funcall.envs.bfcl_data import installed_bfcl_data
-
-        OmegaConf.register_new_resolver("funcall.bfcl_data", installed_bfcl_data)
-
-
 register_resolvers()
-register_eval_resolvers()
+register_bfcl_data_resolver()
 
 
 def build_tasks(cfg: DictConfig) -> list:

@@ -70,9 +70,11 @@ def compose(overrides: list[str]) -> DictConfig:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from funcall.envs.bfcl_data import register_bfcl_data_resolver
     from funcall.utils.hydra_setup import CONF_DIR, register_resolvers
 
     register_resolvers()
+    register_bfcl_data_resolver()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

@@ -18,10 +18,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from funcall.envs.bfcl_data import register_bfcl_data_resolver
 from funcall.utils.errors import exit_on_user_error
 from funcall.utils.hydra_setup import CONF_DIR, quiet_libraries, register_resolvers, share_run_stamp
 
 register_resolvers()
+register_bfcl_data_resolver()
 
 
 def logged_config(cfg: DictConfig) -> dict:

@@ -117,3 +117,13 @@ def load_multi_turn(data_dir: str | Path, category: str, limit: int | None = Non
             raise DataError(f"{data_dir / 'possible_answer'}/BFCL_v4_{category}.json: no ground truth for {entry.get('id')!r}")
         pairs.append((prepare_entry(entry, str(data_dir)), answers[entry["id"]]))
     return pairs
+
+
+def register_bfcl_data_resolver() -> None:
+    """``${funcall.bfcl_data:}`` in configs: `installed_bfcl_data` (the default ``data_dir`` of the
+    BFCL eval tasks and of ``data=bfcl_memory`` / ``data=bfcl_format_sensitivity``). Every entry
+    point that composes those configs registers it (train, evaluate, plan)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("funcall.bfcl_data"):
+        OmegaConf.register_new_resolver("funcall.bfcl_data", installed_bfcl_data)
