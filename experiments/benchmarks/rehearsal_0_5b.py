@@ -46,7 +46,12 @@ LOCK = Path("/tmp/funcall-heavy.lock")
 RESUME_KEYS = ("loss", "reward/mean", "kl", "entropy/think", "completion/length_mean", "grad_norm")
 PHASES = ("setup", "step", "rollout", "logprob", "update", "eval", "checkpoint", "export")
 COMMON = ["model=qwen2_5_0_5b_random", "deepspeed=zero3", "logger=none", "trainer.eval_size=2",
-          "trainer.eval_max_new_tokens=16"]
+          "trainer.eval_max_new_tokens=16", "deepspeed.zero_optimization.stage3_max_live_parameters=100000000"]
+# glibc's dynamic mmap threshold puts the many 1-32 MB tensors (layer weights gathered by ZeRO-3,
+# activations) on the heap, which fragments and is never given back: 5.3 of a rank's 10.4 GB were
+# [heap] when the first GRPO attempt was OOM-killed in its first rollout (docs/rehearsal.md). A fixed
+# threshold maps every tensor of 1 MB or more on its own and unmaps it when freed.
+MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1024 * 1024)}
 
 
 def sft_overrides() -> list[str]:
@@ -54,10 +59,13 @@ def sft_overrides() -> list[str]:
 
 
 def grpo_overrides(sft_export: Path, max_new_tokens: int) -> list[str]:
-    """vLLM computes in bf16 (1 GB per rank instead of 2) with a 0.25 GiB KV cache and a 2k context:
-    with fp32 weights and vLLM's default context two ranks do not fit beside each other in 24 GB."""
+    """vLLM computes in bf16 (1.3 GB per rank instead of 2.5: its CPU build unties the output layer)
+    with a 0.25 GiB KV cache, a 2k context and no compilation, and the output layer works on 256
+    positions at a time (155 MB of fp32 logits, not 622): with less, two ranks do not fit in 24 GB
+    (the second attempt was OOM-killed in its first update, docs/rehearsal.md)."""
     return ["+experiment=entropy_grpo", *COMMON, f"model.path={sft_export}", "trainer.warm_start=null",
             "rollout=vllm", "rollout.engine.dtype=bfloat16", "rollout.engine.kv_cache_memory_gib=0.25",
+            "rollout.engine.enforce_eager=true", "rollout.engine.sync_chunk_mb=128", "trainer.logit_chunk=256",
             "rollout.engine.max_model_len=2048", f"rollout.max_new_tokens={max_new_tokens}",
             "rollout.num_generations=2", "trainer.prompts_per_step=2", "trainer.max_steps=2",
             "trainer.save_every=1", "trainer.micro_batch_size=1", "trainer.eval_at_start=false"]
@@ -81,7 +89,7 @@ def heavy_lock():
 def launch(overrides: list[str], run_dir: Path, log_path: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}",
            "-m", "funcall.train", *overrides, f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+    env = {**os.environ, **MALLOC, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
            "FUNCALL_CACHE": os.environ.get("FUNCALL_CACHE", str(Path.home() / ".cache" / "funcall"))}
     with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
