@@ -21,7 +21,8 @@ rehearsal_0_5b.txt. ``--quick`` (the slow test) makes completions 64 tokens long
 How it differs from the obvious (run the four commands by hand): each run takes the machine's
 heavy-run lock (``/tmp/funcall-heavy.lock``, fcntl) so it queues behind other multi-GB jobs
 instead of swapping beside them; runs start in their own process group so that the kill reaches
-every rank at once, as a machine failure would; ``--reuse`` keeps a run folder whose
+every rank at once, as a machine failure would; the runs get a fixed glibc mmap threshold
+(``MALLOC`` below: without it the heap held 5 GB per rank of freed tensors); ``--reuse`` keeps a run folder whose
 summary.json exists (reprinting without retraining), and ``--from-json`` only reprints.
 """
 from __future__ import annotations
@@ -43,7 +44,10 @@ HERE = Path(__file__).resolve().parent
 WORLD = 2
 GB = 1024 ** 3
 LOCK = Path("/tmp/funcall-heavy.lock")
-RESUME_KEYS = ("loss", "reward/mean", "kl", "entropy/think", "completion/length_mean", "grad_norm")
+# random weights earn no reward, so loss and kl are 0 at both steps; the entropy of the sampled answer
+# tokens and vLLM's distance from the trainer's log-probs are what tell whether the same tokens were sampled
+RESUME_KEYS = ("loss", "reward/mean", "kl", "entropy/answer", "logprob/gen_vs_train_abs", "grad_norm",
+               "completion/length_mean")
 PHASES = ("setup", "step", "rollout", "logprob", "update", "eval", "checkpoint", "export")
 COMMON = ["model=qwen2_5_0_5b_random", "deepspeed=zero3", "logger=none", "trainer.eval_size=2",
           "trainer.eval_max_new_tokens=16", "deepspeed.zero_optimization.stage3_max_live_parameters=100000000"]
@@ -265,6 +269,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.from_json:
         results = json.loads(args.json.read_text())
+        if "runs" not in results:
+            raise SystemExit(f"--json {args.json}: no complete rehearsal recorded ({results.get('status', 'no status')})")
+        runs = results["runs"]
+        results["resume"] = compare_resume(runs["grpo_a"]["rows"], runs["grpo_b_resume"]["rows"])
     else:
         results = rehearse(args.work, 64 if args.quick else 512, args.reuse)
         args.json.parent.mkdir(parents=True, exist_ok=True)
