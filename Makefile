@@ -11,7 +11,7 @@ export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install train gpu-check test test-full lint docs clean
+.PHONY: help install train gpu-check test test-full rehearsal lint docs clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ test: install ## fast tests (< 20 min on 2 cores), what CI runs
 
 test-full: install ## every test, including the slow end-to-end runs
 	$(BIN)/python -m pytest -q $(ARGS)
+
+rehearsal: install ## Qwen2.5-0.5B-size rehearsal on 2 CPU ranks (~30 min, ~22 GB RAM): SFT, GRPO+vLLM, kill/resume, export
+	set -o pipefail; OMP_NUM_THREADS=1 $(BIN)/python experiments/benchmarks/rehearsal_0_5b.py $(ARGS) | tee experiments/benchmarks/rehearsal_0_5b.txt
 
 lint: install ## ruff
 	$(BIN)/ruff check funcall tests experiments
