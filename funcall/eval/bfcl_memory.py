@@ -28,7 +28,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from funcall.calls.formats import FORMATS
 from funcall.data.prompts import PromptStyle
 from funcall.data.template_roles import check_template
 from funcall.dist import shard
@@ -37,6 +36,7 @@ from funcall.envs.memory_check import check_agentic
 from funcall.envs.memory_data import MEMORY_CATEGORIES, SCENARIOS, MemoryCategory, load_memory, with_memory_prompt
 from funcall.envs.memory_env import EMBEDDING_ENV
 from funcall.envs.worker import EnvPool
+from funcall.eval.bfcl_multi_turn import check_episode_options
 from funcall.eval.bfcl_report import flat_metrics, jsonable, notes, write_scores
 from funcall.eval.task import GreedySteps, Report
 from funcall.rollout.episode_driver import never_ran, open_episode, play
@@ -104,12 +104,8 @@ class BFCLMemoryEval:
             if unknown or not given:
                 raise ConfigError(f"{key}.{option}: {'unknown ' + repr(unknown[0]) if unknown else 'none given'}; "
                                   f"choose from {', '.join(known)}")
-        if self.limit is not None and int(self.limit) < 1:
-            raise ConfigError(f"eval.limit must be a positive number of entries per category or null, got {self.limit}")
-        if min(self.batch_size, self.max_new_tokens, self.max_steps_per_turn) < 1 or self.timeout_s <= 0:
-            raise ConfigError(f"{key}: batch_size, max_new_tokens, max_steps_per_turn and timeout_s must be positive")
-        if self.style.answer_format not in FORMATS:
-            raise ConfigError(f"eval.prompt.answer_format must be one of {', '.join(FORMATS)}, got {self.style.answer_format!r}")
+        check_episode_options(key, self.limit, self.batch_size, self.max_new_tokens, self.max_steps_per_turn,
+                              self.timeout_s, self.style.answer_format)
         if self.embedding_model and not Path(self.embedding_model).is_dir():
             raise ConfigError(f"eval.memory.embedding_model={self.embedding_model}: no such directory "
                               "(a local copy of sentence-transformers' all-MiniLM-L6-v2)")

@@ -69,12 +69,8 @@ class BFCLMultiTurnEval:
         if unknown or not self.categories:
             raise ConfigError(f"{key}.categories: {'unknown ' + repr(unknown[0]) if unknown else 'none given'}; "
                               f"choose from {', '.join(MULTI_TURN)}")
-        if self.limit is not None and int(self.limit) < 1:
-            raise ConfigError(f"eval.limit must be a positive number of entries per category or null, got {self.limit}")
-        if min(self.batch_size, self.max_new_tokens, self.max_steps_per_turn) < 1 or self.timeout_s <= 0:
-            raise ConfigError(f"{key}: batch_size, max_new_tokens, max_steps_per_turn and timeout_s must be positive")
-        if self.style.answer_format not in FORMATS:
-            raise ConfigError(f"eval.prompt.answer_format must be one of {', '.join(FORMATS)}, got {self.style.answer_format!r}")
+        check_episode_options(key, self.limit, self.batch_size, self.max_new_tokens, self.max_steps_per_turn,
+                              self.timeout_s, self.style.answer_format)
         limit = None if self.limit is None else int(self.limit)
         self.pairs = [pair for c in self.categories for pair in load_multi_turn(self.data_dir, c, limit)]
         return len(self.pairs)
@@ -129,3 +125,14 @@ class BFCLMultiTurnEval:
 def _last_answer(turns: list[list[dict]]) -> str:
     answers = [m.get("content", "") for turn in turns for m in turn if m.get("role") == "assistant"]
     return answers[-1][-500:] if answers else ""
+
+
+def check_episode_options(key: str, limit, batch_size: int, max_new_tokens: int, max_steps_per_turn: int,
+                          timeout_s: float, answer_format: str) -> None:
+    """The options every episode-playing BFCL task shares (multi-turn, memory): one line naming the bad one."""
+    if limit is not None and int(limit) < 1:
+        raise ConfigError(f"eval.limit must be a positive number of entries per category or null, got {limit}")
+    if min(batch_size, max_new_tokens, max_steps_per_turn) < 1 or timeout_s <= 0:
+        raise ConfigError(f"{key}: batch_size, max_new_tokens, max_steps_per_turn and timeout_s must be positive")
+    if answer_format not in FORMATS:
+        raise ConfigError(f"eval.prompt.answer_format must be one of {', '.join(FORMATS)}, got {answer_format!r}")
