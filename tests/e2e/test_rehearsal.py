@@ -64,7 +64,8 @@ def test_the_export_loads_with_the_model_size_and_zero3_halves_it(rehearsal):
 def test_every_rank_reports_every_phase(rehearsal):
     results, printed = rehearsal
     runs = results["runs"]
-    for name, phases in (("sft", SFT_PHASES), ("grpo_a", RL_PHASES), ("grpo_b_resume", RL_PHASES)):
+    # grpo_a saves nothing (the program's comment says why); the resumed run checkpoints its step 2
+    for name, phases in (("sft", SFT_PHASES), ("grpo_a", RL_PHASES - {"checkpoint"}), ("grpo_b_resume", RL_PHASES)):
         peaks = runs[name]["memory_peak_gb_per_rank"]
         assert len(peaks) == 2
         for rank_peaks in peaks:
