@@ -6,11 +6,16 @@
 parameters, the real Qwen tokenizer), 2 ranks, ZeRO-3 (gloo, one OpenMP thread per rank):
   1. ``sft``: SFT, 2 steps, micro-batch 1; its HF export is loaded back with transformers and its
      parameters counted;
-  2. ``grpo_a``: entropy-guided GRPO from that export, colocated vLLM (bf16 weights, a small KV
-     cache), 2 prompts x 2 completions of 512 tokens per step, 2 steps, a checkpoint each step;
-  3. ``grpo_b``: the same, SIGKILLed (the whole torchrun process group) as soon as step 1's
-     checkpoint is complete (its ``manifest.json`` exists), then ``grpo_b_resume``:
-     ``trainer.resume=true`` in the same folder. Its step 2 must equal ``grpo_a``'s step 2.
+  2. ``grpo_vllm``: entropy-guided GRPO from that export with colocated vLLM (bf16 weights, a small
+     KV cache; the weights gathered from the ZeRO-3 shards and pushed in 128 MB chunks), 2 prompts x
+     2 completions of 512 tokens, 1 step, its checkpoint and export;
+  3. ``grpo_a``: the same with the HF engine (ZeRO-3's weights gathered for generation), 2 steps,
+     saving nothing; ``grpo_b``: the same saving every step, SIGKILLed (the whole torchrun process
+     group) as soon as step 1's checkpoint is complete (its ``manifest.json`` exists), then
+     ``grpo_b_resume``: ``trainer.resume=true`` in the same folder. Its step 2 must equal ``grpo_a``'s.
+     Two ranks with vLLM do not fit a second step in 24 GB: after step 1 the Adam moments and the
+     fp32 gradient partition (3 GB a rank) stay, and step 2's update was OOM-killed at 12 GB a rank
+     four times (docs/rehearsal.md); without the vLLM engine (1.5-2 GB a rank) it fits.
 For every rank and phase it prints the measured peak (summary.json's ``memory_peak_gb_per_rank``:
 peak RSS, the whole process) next to ``funcall.plan``'s prediction when that module exists ("n/a"
 otherwise) and next to the ZeRO-3 model-state arithmetic (16 B x parameters / ranks: fp32
@@ -62,20 +67,23 @@ def sft_overrides() -> list[str]:
     return ["+experiment=sft", *COMMON, "trainer.max_steps=2", "trainer.micro_batch_size=1"]
 
 
-def grpo_overrides(sft_export: Path, max_new_tokens: int) -> list[str]:
-    """vLLM computes in bf16 (1.3 GB per rank instead of 2.5: its CPU build unties the output layer)
-    with a 0.25 GiB KV cache, a 2k context and no compilation, and the output layer works on 256
-    positions at a time (155 MB of fp32 logits, not 622): with less, two ranks do not fit in 24 GB
-    (the second attempt was OOM-killed in its first update, docs/rehearsal.md). Without the KL term
-    (``loss.kl_coef=0``), so without a reference model: with it, the update peaked at 11.4 GB per rank
-    and the third attempt was OOM-killed in step 2; the entropy bonus is in the advantage, not the KL,
-    and the sharded reference is exercised by the 2-rank tests on the tiny model."""
-    return ["+experiment=entropy_grpo", *COMMON, f"model.path={sft_export}", "trainer.warm_start=null", "loss.kl_coef=0",
-            "rollout=vllm", "rollout.engine.dtype=bfloat16", "rollout.engine.kv_cache_memory_gib=0.25",
-            "rollout.engine.enforce_eager=true", "rollout.engine.sync_chunk_mb=128", "trainer.logit_chunk=256",
-            "rollout.engine.max_model_len=2048", f"rollout.max_new_tokens={max_new_tokens}",
-            "rollout.num_generations=2", "trainer.prompts_per_step=2", "trainer.max_steps=2",
-            "trainer.save_every=1", "trainer.micro_batch_size=1", "trainer.eval_at_start=false"]
+def grpo_overrides(sft_export: Path, max_new_tokens: int, engine: str) -> list[str]:
+    """Entropy-guided GRPO from the SFT export, 2 prompts x 2 completions of ``max_new_tokens`` a step,
+    with ``engine`` (vllm | hf). The output layer works on 256 positions at a time (155 MB of fp32
+    logits, not 622). Without the KL term (``loss.kl_coef=0``), so without a reference model: with it
+    the update peaked at 11.4 GB a rank in step 1 already; the entropy bonus is in the advantage, not
+    the KL, and the sharded reference is exercised by the 2-rank tests on the tiny model. vLLM
+    computes in bf16 (1.3 GB a rank instead of 2.5: its CPU build unties the output layer) with a
+    0.25 GiB KV cache, a 2k context and no compilation."""
+    common = ["+experiment=entropy_grpo", *COMMON, f"model.path={sft_export}", "trainer.warm_start=null",
+              "loss.kl_coef=0", "trainer.logit_chunk=256", f"rollout.max_new_tokens={max_new_tokens}",
+              "rollout.num_generations=2", "trainer.prompts_per_step=2", "trainer.micro_batch_size=1",
+              "trainer.eval_at_start=false", "trainer.save_every=1"]
+    if engine == "hf":
+        return [*common, "rollout=hf", "trainer.max_steps=2"]
+    return [*common, "rollout=vllm", "rollout.engine.dtype=bfloat16", "rollout.engine.kv_cache_memory_gib=0.25",
+            "rollout.engine.enforce_eager=true", "rollout.engine.sync_chunk_mb=128",
+            "rollout.engine.max_model_len=2048", "trainer.max_steps=1"]
 
 
 @contextmanager
@@ -183,19 +191,19 @@ def rehearse(work: Path, max_new_tokens: int, reuse: bool) -> dict:
             runs[name] = run(name, overrides, work, **kw)
 
     once("sft", sft_overrides())
-    grpo = grpo_overrides(work / "sft" / "hf_model", max_new_tokens)
-    # the uninterrupted run saves nothing: after ZeRO-3 wrote step 1's 5.9 GB checkpoint, rank 0 grew
-    # by ~1.5 GB and its step-2 update was OOM-killed at 12 GB (docs/rehearsal.md); saving changes
-    # no number of the run, so grpo_b (which saves, is killed, and resumes) is compared with it
+    export = work / "sft" / "hf_model"
+    once("grpo_vllm", grpo_overrides(export, max_new_tokens, "vllm"))
+    grpo = grpo_overrides(export, max_new_tokens, "hf")
     once("grpo_a", [*grpo, "trainer.save_every=0"])
     if not (reuse and (work / "grpo_b" / "summary.json").exists()):
         runs["grpo_b"] = run("grpo_b", grpo, work, kill_after_step=1)
         runs["grpo_b"]["checkpoint_bytes"] = folder_bytes(tag_dir(work / "grpo_b", 1))
     once("grpo_b_resume", [*grpo, "trainer.resume=true"])
-    for name in ("sft", "grpo_a", "grpo_b_resume"):
+    for name in ("sft", "grpo_vllm", "grpo_a", "grpo_b_resume"):
         runs[name].update(read_results(Path(runs[name]["run_dir"])))
         runs[name]["planned_gb"] = planned_phases(runs[name]["overrides"])
-    runs["sft"]["export_params"] = export_params(work / "sft" / "hf_model")
+    runs["sft"]["export_params"] = export_params(export)
+    runs["grpo_vllm"]["checkpoint_bytes"] = folder_bytes(tag_dir(work / "grpo_vllm", 1))
     runs["grpo_b_resume"]["checkpoint_bytes"] = folder_bytes(tag_dir(work / "grpo_b", 2))
     return {"runs": runs, "resume": compare_resume(runs["grpo_a"]["rows"], runs["grpo_b_resume"]["rows"]),
             "max_new_tokens": max_new_tokens, "machine": machine()}
@@ -250,7 +258,7 @@ def memory_table(runs: dict) -> list[str]:
              f"grads, 2 Adam moments, sharded); held x4: params_per_rank x 4 B",
              f"{'run':<14} {'rank':>4} {'phase':<11} {'measured':>9} {'planned':>8} {'vs plan':>8} {'zero3':>6} "
              f"{'held x4':>8}"]
-    for name in ("sft", "grpo_a", "grpo_b_resume"):
+    for name in ("sft", "grpo_vllm", "grpo_a", "grpo_b_resume"):
         r = runs[name]
         plan = r.get("planned_gb")
         for rank, peaks in enumerate(r["memory_peak_gb_per_rank"]):

@@ -34,7 +34,7 @@ def rehearsal(tmp_path_factory):
 def test_every_training_finishes_and_the_killed_one_was_killed(rehearsal):
     results, _ = rehearsal
     runs = results["runs"]
-    assert [runs[name]["steps"] for name in ("sft", "grpo_a", "grpo_b_resume")] == [2, 2, 2]
+    assert [runs[name]["steps"] for name in ("sft", "grpo_vllm", "grpo_a", "grpo_b_resume")] == [2, 1, 2, 2]
     assert runs["grpo_b"]["killed_at_s"] is not None and runs["grpo_b"]["returncode"] != 0
     assert runs["grpo_b"]["checkpoint_bytes"] > 5 * 10**9  # params + 2 Adam moments of 494M fp32 parameters
 
@@ -54,7 +54,7 @@ def test_the_export_loads_with_the_model_size_and_zero3_halves_it(rehearsal):
     runs = rehearsal[0]["runs"]
     total = runs["sft"]["export_params"]
     assert 494e6 <= total < 495e6
-    for name in ("sft", "grpo_a", "grpo_b_resume"):
+    for name in ("sft", "grpo_vllm", "grpo_a", "grpo_b_resume"):
         for held in runs[name]["params_per_rank"]:
             # half the model, plus the parameters small enough to stay whole on every rank
             assert total / 2 <= held <= total / 2 + total * 0.01, (name, held)
@@ -65,7 +65,8 @@ def test_every_rank_reports_every_phase(rehearsal):
     results, printed = rehearsal
     runs = results["runs"]
     # grpo_a saves nothing (the program's comment says why); the resumed run checkpoints its step 2
-    for name, phases in (("sft", SFT_PHASES), ("grpo_a", RL_PHASES - {"checkpoint"}), ("grpo_b_resume", RL_PHASES)):
+    for name, phases in (("sft", SFT_PHASES), ("grpo_vllm", RL_PHASES), ("grpo_a", RL_PHASES - {"checkpoint"}),
+                         ("grpo_b_resume", RL_PHASES)):
         peaks = runs[name]["memory_peak_gb_per_rank"]
         assert len(peaks) == 2
         for rank_peaks in peaks:
