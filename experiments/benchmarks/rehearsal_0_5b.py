@@ -124,6 +124,7 @@ def run(name: str, overrides: list[str], work: Path, kill_after_step: int | None
                 os.killpg(proc.pid, signal.SIGKILL)
                 killed_at = time.time() - t0
                 proc.wait()
+                wait_group_gone(proc.pid)
                 break
             time.sleep(0.5)
         wall = time.time() - t0
@@ -133,6 +134,19 @@ def run(name: str, overrides: list[str], work: Path, kill_after_step: int | None
     print(f"  {'killed' if killed_at else 'done'} after {wall:.0f} s", flush=True)
     return {"overrides": overrides, "run_dir": str(run_dir), "wall_s": wall, "returncode": proc.returncode,
             "killed_at_s": killed_at}
+
+
+def wait_group_gone(pgid: int, timeout_s: float = 120) -> None:
+    """Until every process of the killed group has exited. torchrun's parent is reaped first; a rank
+    of 10 GB takes seconds to die, and until it has, funcall's run lock rightly refuses the resume
+    ("hydra.run.dir=... is in use by another run (pid ...)": what the first try of this met)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
 
 
 def tag_dir(run_dir: Path, step: int) -> Path:
