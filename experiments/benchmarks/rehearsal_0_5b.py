@@ -121,10 +121,9 @@ def run(name: str, overrides: list[str], work: Path, kill_after_step: int | None
         killed_at = None
         while proc.poll() is None:
             if kill_after_step is not None and checkpoint_complete(run_dir, kill_after_step):
-                os.killpg(proc.pid, signal.SIGKILL)
+                kill_tree(proc.pid)
                 killed_at = time.time() - t0
                 proc.wait()
-                wait_group_gone(proc.pid)
                 break
             time.sleep(0.5)
         wall = time.time() - t0
@@ -136,16 +135,38 @@ def run(name: str, overrides: list[str], work: Path, kill_after_step: int | None
             "killed_at_s": killed_at}
 
 
-def wait_group_gone(pgid: int, timeout_s: float = 120) -> None:
-    """Until every process of the killed group has exited. torchrun's parent is reaped first; a rank
-    of 10 GB takes seconds to die, and until it has, funcall's run lock rightly refuses the resume
-    ("hydra.run.dir=... is in use by another run (pid ...)": what the first try of this met)."""
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc: each process's parent is field 4 of its stat)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(pgid, 0)
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def kill_tree(pid: int, timeout_s: float = 120) -> None:
+    """SIGKILL torchrun and every rank, as a machine failure would, and wait until all are gone.
+    Killing torchrun's process group is not enough: its elastic agent starts each rank in a session
+    of its own, so the ranks outlived the group kill, and funcall's run lock then (rightly) refused
+    the resume: "hydra.run.dir=... is in use by another run (pid ...)" (the first two tries)."""
+    victims = [pid, *descendants(pid)]
+    for victim in victims:
+        try:
+            os.kill(victim, signal.SIGKILL)
         except ProcessLookupError:
-            return
+            pass
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and any(Path(f"/proc/{v}/stat").exists() and
+                                         Path(f"/proc/{v}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+                                         for v in victims):
         time.sleep(0.5)
 
 
