@@ -41,7 +41,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,15 +159,19 @@ def kill_tree(pid: int, timeout_s: float = 120) -> None:
     the resume: "hydra.run.dir=... is in use by another run (pid ...)" (the first two tries)."""
     victims = [pid, *descendants(pid)]
     for victim in victims:
-        try:
+        with suppress(ProcessLookupError):
             os.kill(victim, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     deadline = time.time() + timeout_s
-    while time.time() < deadline and any(Path(f"/proc/{v}/stat").exists() and
-                                         Path(f"/proc/{v}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-                                         for v in victims):
+    while time.time() < deadline and any(running(v) for v in victims):
         time.sleep(0.5)
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (which holds no memory and no lock)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def tag_dir(run_dir: Path, step: int) -> Path:
