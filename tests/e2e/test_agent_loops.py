@@ -42,7 +42,8 @@ def test_the_multi_turn_presets_set_their_episode_budgets_on_the_agent():
 
 
 @pytest.mark.parametrize(("overrides", "words"), [
-    (["data=multi_turn_synthetic", "data.source.eval_size=2", "agent=single_turn"], ["multi-turn tasks", "agent=multi_turn"]),
+    pytest.param(["data=multi_turn_synthetic", "data.source.eval_size=2", "agent=single_turn"],  # 35 s: make test-full
+                 ["multi-turn tasks", "agent=multi_turn"], marks=pytest.mark.slow),
     (["agent=multi_turn"], ["single-turn examples", "agent=single_turn"]),
 ])
 def test_data_of_the_other_kind_stops_the_run_with_one_line(tmp_path, overrides, words):

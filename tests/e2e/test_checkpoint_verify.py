@@ -144,6 +144,7 @@ def read_history(offline_run: Path) -> dict[int, dict]:
     return history
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores (16 s; make test keeps the killed-run resume of tests/e2e/test_train_sft.py)
 def test_a_killed_wandb_run_resumes_with_its_id_and_its_whole_history(tmp_path):
     run, wandb_env = tmp_path / "run", {**os.environ, "WANDB_MODE": "offline"}
     args = [*SFT, "trainer.eval_every=2", "logger=wandb"]

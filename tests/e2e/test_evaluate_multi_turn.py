@@ -25,6 +25,7 @@ def test_call_strings_execute_as_written():
     assert call_strings(calls) == ["cd(folder=\"doc's\")", "mean(numbers=[1, 2.5])"]
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores (11 s; test_bfcl_offline_overall runs multi-turn on the tiny model)
 def test_evaluate_multi_turn_on_the_tiny_model(tmp_path):
     run = tmp_path / "run"
     proc = run_train(["eval=bfcl_multi_turn", *TINY], run, module="funcall.evaluate", timeout=900)

@@ -25,7 +25,7 @@ def qwen3_dir():
     return RandomQwenSpec().ensure()
 
 
-@pytest.mark.parametrize("answer_format", ["hermes", "think_answer"])
+@pytest.mark.parametrize("answer_format", ["hermes", pytest.param("think_answer", marks=pytest.mark.slow)])  # 13 s each
 def test_entropy_guided_grpo_runs_on_qwen3(tmp_path, answer_format):
     run = tmp_path / "run"
     run_train(["+experiment=entropy_grpo", f"data.prompt.answer_format={answer_format}", *SHORT_RL], run)
@@ -44,6 +44,7 @@ def test_multi_turn_grpo_and_lora_run_on_qwen3(tmp_path):
     assert json.loads((run / "summary.json").read_text())["reference"] == "base"  # LoRA: the base is the reference
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores (11 s; test_bfcl_offline_overall runs every BFCL task on the tiny model)
 def test_bfcl_single_and_multi_turn_evaluation_run_on_qwen3(tmp_path):
     run = tmp_path / "run"
     # the data: the installed bfcl-eval package's (the multi-turn files are there, not in ../shared)

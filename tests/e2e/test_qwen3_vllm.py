@@ -64,6 +64,7 @@ def test_rl_with_rollout_vllm_on_qwen3_trains_on_vllms_ids(tmp_path):
 
 
 # Measured (2 cores, this file alone): 43 s; make test keeps it.
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores (52 s; make test keeps multi-turn GRPO with LoRA on Qwen3)
 def test_multi_turn_grpo_on_bfcl_multi_turn_data_on_qwen3(tmp_path, bfcl_data_dir):
     run = tmp_path / "run"
     run_train([*MULTI_TURN_BFCL, f"data.path={bfcl_data_dir}"], run, timeout=900)

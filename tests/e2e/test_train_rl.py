@@ -15,7 +15,7 @@ STEP_METRICS = {"reward/mean", "reward/std", "frac_zero_std_groups", "entropy/th
                 "time/update_s", "tokens/prompt_mean", "tokens/completion_mean", "loss"}
 
 
-@pytest.mark.parametrize("advantage,extra", [("grpo", []), ("dr_grpo", ["trainer.ppo_epochs=2", "trainer.mini_batches=2"]),
+@pytest.mark.parametrize("advantage,extra", [pytest.param("grpo", [], marks=pytest.mark.slow), ("dr_grpo", ["trainer.ppo_epochs=2", "trainer.mini_batches=2"]),
                                              ("entropy_grpo", ["trainer.recompute_logprobs=true"])])
 def test_rl_runs_with_each_advantage(tmp_path, advantage, extra):
     run_train(["+experiment=grpo", f"advantage={advantage}", *TINY_RL, *extra], tmp_path)

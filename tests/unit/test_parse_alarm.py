@@ -67,6 +67,7 @@ def test_a_bad_alarm_value_stops_the_run_with_one_line(tmp_path):
     assert not (run / "metrics.jsonl").exists()
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores (16 s; make test keeps the single-turn run)
 def test_a_multi_turn_run_counts_the_episodes_steps(tmp_path):
     run = tmp_path / "run"
     proc = run_train(["+experiment=multi_turn_grpo", "trainer.warm_start=null", "logger=none", "trainer.max_steps=2",

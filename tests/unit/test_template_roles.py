@@ -77,6 +77,7 @@ def test_folded_roles_continue_a_conversation_token_by_token(strict_tok):
     assert whole.count("<|im_start|>user") == 2 and "Tool result:\n{'temp': 3}\n\nTool result:\n{'wind': 5}" in whole
 
 
+@pytest.mark.slow  # make test-full: keeps `make test` under 20 min on 2 cores (21 s; make test keeps the evaluation case)
 def test_training_with_such_a_model_stops_at_once_or_runs_with_the_roles_folded(tmp_path, tiny_model_dir):
     model = tmp_path / "strict_model"
     shutil.copytree(tiny_model_dir, model)
