@@ -36,6 +36,10 @@ SHRINK = {
     "reference": "deepspeed=zero3 (shards it), loss.kl_coef=0, or model.lora.r=16 (the base is the reference)",
     "vllm": "a smaller rollout.engine.gpu_memory_utilization (CPU: rollout.engine.kv_cache_memory_gib)",
     "generation": "a smaller rollout.engine.batch_size, or rollout.engine.gather=false under ZeRO-3",
+    "zero_buffers": "a smaller deepspeed.zero_optimization.reduce_bucket_size",
+    "gathered": "a smaller deepspeed.zero_optimization.stage3_max_reuse_distance (more gathers, less held)",
+    "full_gradient": "model.lora.r=16 (the largest parameter's gradient; it is the embedding's)",
+    "optimizer_step": "a smaller deepspeed.zero_optimization.sub_group_size (ZeRO-3), more --gpus, or deepspeed=zero3_offload",
     "runtime": "nothing in the config (it is the process's fixed cost)",
 }
 
@@ -84,10 +88,16 @@ def compose(overrides: list[str]) -> DictConfig:
 
 
 def _sharding(cfg: DictConfig, world: int, mixed: bool) -> T.Sharding:
+    """The ``deepspeed`` group's sharding keys; an unset key is DeepSpeed's default (`T.Sharding`)."""
     zero = cfg.deepspeed.get("zero_optimization") or {}
     on_cpu = lambda key: str((zero.get(key) or {}).get("device", "none")) == "cpu"  # noqa: E731
+    default = T.Sharding(stage=0, world=1, mixed=False, offload_optimizer=False, offload_params=False)
     return T.Sharding(stage=int(zero.get("stage", 0)), world=world, mixed=mixed,
-                      offload_optimizer=on_cpu("offload_optimizer"), offload_params=on_cpu("offload_param"))
+                      offload_optimizer=on_cpu("offload_optimizer"), offload_params=on_cpu("offload_param"),
+                      reduce_bucket=int(float(zero.get("reduce_bucket_size", default.reduce_bucket))),
+                      reuse_distance=int(float(zero.get("stage3_max_reuse_distance", default.reuse_distance))),
+                      sub_group=int(float(zero.get("sub_group_size", default.sub_group))),
+                      contiguous=bool(zero.get("contiguous_gradients", default.contiguous)))
 
 
 def _precision(cfg: DictConfig, device: str, rl: bool) -> tuple[bool, int]:
@@ -146,21 +156,33 @@ def plan_run(cfg: DictConfig, world_size: int = 1, device: str = "cuda", gpu_gb:
         "reference": T.reference(arch, shard) if rl and float(cfg.loss.get("kl_coef") or 0) > 0 else 0.0,
         "vllm": 0.0, "generation": 0.0,
         "runtime": (T.CUDA_CONTEXT_GB if device == "cuda" else T.CPU_RUNTIME_GB) * T.GB,
+        "zero_buffers": T.zero_buffers(arch, shard, device),
+        "gathered": T.gathered_for_reuse(arch, shard),
+        "full_gradient": 0.0 if arch.lora_params else T.full_gradient(arch, shard),
+        "optimizer_step": T.optimizer_transient(arch, shard, device),
     }
     engine = cfg.rollout.engine if rl else None
-    logprob_pass = 0.0
+    logprob_pass, generation_gathers = 0.0, True
     if rl:
         target = str(engine.get("_target_", ""))
         if "vllm_colocate" in target:
             b["vllm"] = T.vllm_share(arch, engine, device, gpu_gb or 80.0, mixed)
         elif target.endswith("HFEngine"):
             batch = min(int(engine.get("batch_size") or shape["rollouts"]), shape["rollouts"])
-            b["generation"] = T.hf_generation(arch, shard, batch, length, act_bytes, bool(engine.get("gather", True)))
+            generation_gathers = bool(engine.get("gather", True))
+            b["generation"] = T.hf_generation(arch, shard, batch, length, act_bytes, generation_gathers)
         rows = min(int(cfg.trainer.logprob_batch_size), shape["rollouts"])
         logprob_pass = T.no_grad_pass(arch, rows, length, act_bytes) + T.output_layer(
             arch, cfg.trainer.get("logit_chunk"), rows * shape["new"], act_bytes)
     gb = {k: v / T.GB for k, v in b.items()}
-    phases = _phases(gb, rl, arch, shard, logprob_pass / T.GB)
+    resume = bool(cfg.trainer.get("resume"))
+    steps = _Steps(adam=T.adam_moments(arch, shard) / T.GB, steady=int(cfg.trainer.max_steps) > 1,
+                   layerwise_generation=not generation_gathers,
+                   weights=arch.params * (2 if shard.mixed else T.FP32) / (shard.world if shard.stage == 3 else 1) / T.GB,
+                   zero3_setup=None if shard.stage != 3 else (
+                       max(T.setup_transient(arch, shard), T.resume_read(arch, shard) if resume else 0.0)
+                       - (b["zero_buffers"] if device == "cpu" else 0.0)) / T.GB)
+    phases = _phases(gb, rl, steps, logprob_pass / T.GB)
     measurable = _measurable(phases, gb, device, rl)
     peak = max(phases.values())
     details = {
@@ -174,16 +196,38 @@ def plan_run(cfg: DictConfig, world_size: int = 1, device: str = "cuda", gpu_gb:
                       gpu_gb=gpu_gb, measurable=measurable, details=details)
 
 
-def _phases(gb: dict[str, float], rl: bool, arch: Architecture, shard: T.Sharding, logprob_pass: float) -> dict[str, float]:
-    """Each measured phase's peak: what is resident through the run plus what that phase adds. At
-    set-up the weights are loaded (the gradients and Adam moments come with the first step)."""
-    weights = arch.params * (2 if shard.mixed else T.FP32) / (shard.world if shard.stage == 3 else 1)
+@dataclass(frozen=True)
+class _Steps:
+    """What differs between set-up, a run's first step and its later ones (GB per rank)."""
+
+    adam: float                # AdamW's moments, allocated by the first update (or read at set-up on resume)
+    steady: bool               # more than one step: the phases' peaks are the later steps'
+    layerwise_generation: bool  # the HF engine without ``gather`` under ZeRO-3: generation's forwards keep `gathered` too
+    weights: float             # the weights as loaded (below ZeRO-3: whole)
+    zero3_setup: float | None  # ZeRO-3: set-up's largest transient beyond the resident states; None below ZeRO-3
+
+
+def _phases(gb: dict[str, float], rl: bool, steps: _Steps, logprob_pass: float) -> dict[str, float]:
+    """Each measured phase's peak: what is resident through the run plus what that phase adds.
+    Set-up: below ZeRO-3, the weights (on a CPU memory-mapped weights count only once touched, so a
+    CPU's set-up may read less); under ZeRO-3, the partitions of parameters, master copy and
+    gradients with the larger of ``deepspeed.initialize``'s flattening copy and, on resume, the
+    optimizer shard read from the checkpoint. A run's phases peak in its later steps (``steady``):
+    the Adam moments exist, and ZeRO-3 keeps ``gathered`` parameters from the forward to the
+    backward; a one-step run has neither before its update. A training step peaks either in the
+    forward and backward (gathered parameters, activations, the output layer's chunk, one whole
+    gradient) or in the optimizer step (its temporaries), whichever is larger."""
     held = gb["runtime"] + gb["reference"] + gb["vllm"]
-    train = held + gb["model_states"]
+    resident = held + gb["model_states"] + gb["zero_buffers"]
+    before = resident if steps.steady else resident - steps.adam  # in the step the phase peaks in
+    gathered = gb["gathered"] if steps.steady else 0.0
+    setup = held + steps.weights if steps.zero3_setup is None else resident - steps.adam + steps.zero3_setup
+    backward = before + gathered + gb["activations"] + gb["output_layer"] + gb["full_gradient"]
+    train = max(backward, resident + gb["optimizer_step"])
     if not rl:
-        return {"setup": held + weights / T.GB, "step": train + gb["activations"] + gb["output_layer"]}
-    return {"setup": held + weights / T.GB, "rollout": train + gb["generation"], "logprob": train + logprob_pass,
-            "update": train + gb["activations"] + gb["output_layer"]}
+        return {"setup": setup, "step": train}
+    rollout = before + gb["generation"] + (gathered if steps.layerwise_generation else 0.0)
+    return {"setup": setup, "rollout": rollout, "logprob": before + gathered + logprob_pass, "update": train}
 
 
 def _measurable(phases: dict[str, float], gb: dict[str, float], device: str, rl: bool) -> dict[str, float]:

@@ -31,6 +31,7 @@ class Architecture:
     head_dim: int
     intermediate: int
     vocab: int
+    tied: bool                # the output layer shares the input embedding (tie_word_embeddings)
     context: int | None       # max_position_embeddings
     source: str               # where the config came from, for the printout
 
@@ -111,4 +112,4 @@ def read_architecture(model_cfg) -> Architecture:
         hidden=int(text.hidden_size), layers=int(text.num_hidden_layers), heads=heads,
         kv_heads=int(getattr(text, "num_key_value_heads", None) or heads), head_dim=head_dim,
         intermediate=int(text.intermediate_size), vocab=int(text.vocab_size),
-        context=getattr(text, "max_position_embeddings", None), source=source)
+        tied=bool(getattr(config, "tie_word_embeddings", False)), context=getattr(text, "max_position_embeddings", None), source=source)

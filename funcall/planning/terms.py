@@ -9,6 +9,16 @@ How it departs from the obvious: mixed-precision model states are DeepSpeed's ow
 Activation Recomputation in Large Transformer Models", Sec. 4.1), re-derived for a SwiGLU,
 grouped-query decoder and without the ``5as/h`` score term: sdpa and flash attention never hold the
 ``s x s`` scores (``attn_implementation=eager`` does, and is charged for them).
+
+Beyond the textbook's 16-18 B per parameter, four ZeRO terms were found by tracing a 0.5B run call by
+call (``experiments/benchmarks/step_memory_trace.py``, docs/plan.md) and read back in DeepSpeed
+0.19's ``stage3.py`` and ``partitioned_param_coordinator.py``: in fp32, ZeRO-3 keeps a separate
+fp32 master partition (its "no copy" test compares a ``torch.device`` with a string, which is
+False); from the second step on, parameters gathered in the forward are kept for the backward when
+they are used again within ``stage3_max_reuse_distance`` elements; each parameter's gradient exists
+whole once before it is reduce-scattered; and the optimizer step works on the flat partition, so its
+temporaries (the flattened gradient, torch AdamW's ``sqrt(v) / c`` pair on a CPU, one foreach
+temporary on CUDA) are each as large as the partition.
 """
 from __future__ import annotations
 
@@ -23,6 +33,10 @@ BLOCK_BYTES = 3 * (1 << 22) * FP32  # the output layer's softmax blocks: log_p, 
 # torch + DeepSpeed + transformers + Python + tokenizer and data: the set-up RSS of the tiny default
 # (0.45 GB in one process, 0.51-0.54 GB per rank of 2 ZeRO-3 ranks; docs/plan.md)
 CPU_RUNTIME_GB = 0.5
+# vLLM's own process cost on a CPU beyond its weights and KV cache (its libraries, its profiling run's
+# buffers): the 0.5B rehearsal's set-up with vLLM (6.57 GB) less the same without it (4.37), less
+# bf16 weights with the untied head (1.17) and the 0.25 GiB KV cache (docs/plan.md)
+VLLM_CPU_RUNTIME_GB = 0.8
 CUDA_CONTEXT_GB = 1.0  # an allowance: the CUDA context and kernels take 0.5-1 GB outside the allocator's count
 
 
@@ -35,6 +49,10 @@ class Sharding:
     mixed: bool              # DeepSpeed bf16 (16-bit weights, fp32 master copy); False: fp32 throughout
     offload_optimizer: bool  # zero_optimization.offload_optimizer.device == cpu
     offload_params: bool     # zero_optimization.offload_param.device == cpu
+    reduce_bucket: int = int(5e8)     # zero_optimization.reduce_bucket_size (DeepSpeed's default)
+    reuse_distance: int = int(1e9)    # zero_optimization.stage3_max_reuse_distance
+    sub_group: int = int(1e9)         # zero_optimization.sub_group_size: elements the ZeRO-3 step works on at once
+    contiguous: bool = True           # zero_optimization.contiguous_gradients
 
 
 def model_states(arch: Architecture, shard: Sharding) -> tuple[float, str]:
@@ -88,9 +106,9 @@ def _deepspeed_estimators():
 
 
 def _fp32_states(params: int, largest: int, shard: Sharding) -> tuple[float, str]:
-    """fp32 throughout: 4 B params + 4 B grads + 8 B Adam moments. ZeRO-1/2 add a 4 B fp32 master
-    partition; ZeRO-3 steps its partition in place and gathers one layer at a time (measured in
-    experiments/benchmarks/memory.md). Written here: DeepSpeed's estimators assume 16-bit weights."""
+    """fp32 throughout: 4 B params + 4 B grads + 8 B Adam moments. ZeRO-1/2/3 add a 4 B fp32 master
+    partition (ZeRO-3's: module docstring; measured at 0.5B, docs/plan.md); ZeRO-3's gathered
+    parameters are `gathered_for_reuse`. Written here: DeepSpeed's estimators assume 16-bit weights."""
     n = shard.world
     if shard.stage == 0:
         return 16 * params, "fp32 arithmetic: 4 B params + 4 B grads + 8 B Adam, unsharded"
@@ -98,7 +116,7 @@ def _fp32_states(params: int, largest: int, shard: Sharding) -> tuple[float, str
         return 8 * params + 12 * params / n, "fp32 arithmetic: params and grads whole, (8 B Adam + 4 B master) / N"
     if shard.stage == 2:
         return 4 * params + 16 * params / n, "fp32 arithmetic: params whole, (4 B grads + 8 B Adam + 4 B master) / N"
-    return 16 * params / n + FP32 * largest, "fp32 arithmetic: (4 B params + 4 B grads + 8 B Adam) / N + one gathered layer"
+    return 20 * params / n, "fp32 arithmetic: (4 B params + 4 B master copy + 4 B grads + 8 B Adam) / N"
 
 
 def output_layer(arch: Architecture, chunk: int | None, positions: int, logits_bytes: int) -> float:
@@ -157,11 +175,86 @@ def hf_generation(arch: Architecture, shard: Sharding, batch: int, length: int, 
 
 def vllm_share(arch: Architecture, engine, device: str, gpu_gb: float, mixed: bool) -> float:
     """vLLM colocated: on a GPU its ``gpu_memory_utilization`` of the device (weights, KV cache and
-    graphs all inside it); on a CPU its ``kv_cache_memory_gib`` plus its own copy of the weights."""
+    graphs all inside it); on a CPU its ``kv_cache_memory_gib``, its own copy of the weights (the
+    output layer untied from a tied embedding: vLLM's CPU build keeps both), and its measured process
+    cost ``VLLM_CPU_RUNTIME_GB``."""
     if device == "cuda":
         return float(engine.get("gpu_memory_utilization", 0.9)) * gpu_gb * GB
     dtype = engine.get("dtype")
     weight_bytes = 2 if (dtype in ("bfloat16", "float16") or (dtype is None and mixed)) else FP32
     kv = engine.get("kv_cache_memory_gib")
     kv_bytes = float(kv) * GB if kv is not None else float(engine.get("gpu_memory_utilization", 0.9)) * gpu_gb * GB
-    return kv_bytes + arch.params * weight_bytes
+    untied_head = arch.vocab * arch.hidden if arch.tied else 0
+    return kv_bytes + (arch.params + untied_head) * weight_bytes + VLLM_CPU_RUNTIME_GB * GB
+
+
+def adam_moments(arch: Architecture, shard: Sharding) -> float:
+    """AdamW's two fp32 moments per rank: allocated by the first optimizer step, so not at set-up."""
+    trained = arch.lora_params or arch.params
+    return 8 * trained / (shard.world if shard.stage >= 1 else 1)
+
+
+def setup_transient(arch: Architecture, shard: Sharding) -> float:
+    """ZeRO-3's ``deepspeed.initialize`` copies each rank's parameter partition into one flat buffer:
+    for a moment the partition is held twice."""
+    if shard.stage != 3:
+        return 0.0
+    return (arch.lora_params or arch.params) / shard.world * (2 if shard.mixed else FP32)
+
+
+def resume_read(arch: Architecture, shard: Sharding) -> float:
+    """A ZeRO-3 resume reads each rank's optimizer shard whole (``torch.load``): the fp32 master
+    partition and both Adam moments, 12 B per trained parameter / N. The moments become the
+    optimizer's state; the master copy is copied in and freed (measured at 0.5B: 6.14 GB set-up
+    against 4.37 without resume)."""
+    if shard.stage != 3:
+        return 0.0
+    return 12 * (arch.lora_params or arch.params) / shard.world
+
+
+def zero_buffers(arch: Architecture, shard: Sharding, device: str) -> float:
+    """The gradient bucket of ZeRO-2/3 with ``contiguous_gradients``: ``reduce_bucket_size``
+    elements of the gradient dtype. It is ``torch.empty``: a CPU counts only the pages gradients
+    are written to (at most the model's), CUDA's allocator counts all of it at once."""
+    if shard.stage < 2 or not shard.contiguous:
+        return 0.0
+    elements = shard.reduce_bucket if device == "cuda" else min(shard.reduce_bucket, arch.lora_params or arch.params)
+    return elements * (2 if shard.mixed else FP32)
+
+
+def gathered_for_reuse(arch: Architecture, shard: Sharding) -> float:
+    """ZeRO-3 from the second step on: DeepSpeed's parameter coordinator releases a gathered
+    parameter after its module only when its next use is more than ``stage3_max_reuse_distance``
+    elements away. A layer's next use is its own backward, twice the parameters after it away, so
+    about ``reuse_distance / 2`` elements (all of them, for a model smaller than that) stay gathered
+    from the forward into the backward. Measured at 0.5B: 1.8-2.1 GB a rank held at the end of the
+    second forward, 0.3 GB at the end of the first."""
+    if shard.stage != 3:
+        return 0.0
+    return min(arch.params, shard.reuse_distance // 2) * (2 if shard.mixed else FP32)
+
+
+def full_gradient(arch: Architecture, shard: Sharding) -> float:
+    """ZeRO-2/3 reduce-scatter each gradient after the backward made it whole: the largest
+    parameter's whole gradient (a tied embedding's: 0.5 GB at 0.5B) is briefly held beside the
+    sharded states. Below ZeRO-2 the gradients are whole anyway (in `model_states`)."""
+    if shard.stage < 2:
+        return 0.0
+    return arch.largest_layer_params * (2 if shard.mixed else FP32)
+
+
+def optimizer_transient(arch: Architecture, shard: Sharding, device: str) -> float:
+    """Temporaries of one optimizer step with torch AdamW. A CPU runs its single-tensor AdamW:
+    ``(v.sqrt() / c).add_(eps)`` holds two tensors of the stepped one; CUDA runs the foreach one:
+    one. Under ZeRO-1/2/3 the stepped tensor is the flat fp32 partition (ZeRO-3's up to
+    ``sub_group_size`` elements at a time), and ZeRO-3 first flattens the gradient into a copy of it
+    (``_prepare_fp32_grad_for_sub_group``). Without ZeRO a CPU steps one parameter at a time (its
+    largest counts), CUDA all of them at once."""
+    trained = arch.lora_params or arch.params
+    temporaries = 1 if device == "cuda" else 2
+    if shard.stage == 0:
+        return temporaries * FP32 * (trained if device == "cuda" else min(trained, arch.largest_layer_params))
+    partition = trained / shard.world
+    if shard.stage == 3:
+        return (1 + temporaries) * FP32 * min(partition, shard.sub_group)
+    return temporaries * FP32 * partition

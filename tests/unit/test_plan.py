@@ -59,12 +59,42 @@ def test_checkpointing_shrinks_activations_and_the_plan_uses_the_configured_one(
     assert on.phases["step"] < off.phases["step"]
 
 
-def test_zero3_on_8_ranks_shards_model_states_8x():
+def test_zero3_on_8_ranks_shards_model_states_with_a_master_copy():
+    params = tiny_params()
     zero0 = plan_run(compose(["+experiment=sft", "deepspeed=zero0"]), 8, "cpu", None)
     zero3 = plan_run(compose(["+experiment=sft", "deepspeed=zero3"]), 8, "cpu", None)
-    gathered_layer = 4 * zero3.details["architecture"]["largest_layer_params"] / GB
-    assert zero0.terms["model_states"] / (zero3.terms["model_states"] - gathered_layer) == pytest.approx(8.0)
+    assert zero0.terms["model_states"] == pytest.approx(16 * params / GB)  # 4 + 4 + 8 B, whole on every rank
+    assert zero3.terms["model_states"] == pytest.approx(20 * params / 8 / GB)  # + 4 B fp32 master, all / 8
     assert zero3.fits is None
+
+
+def test_zero3_terms_follow_the_deepspeed_keys_by_hand():
+    """The ZeRO-3 terms found by the 0.5B trace (docs/plan.md), each by hand for the tiny model on 2
+    CPU ranks: the bucket's touched pages, the gathered parameters kept for reuse, the largest
+    parameter's whole gradient, the optimizer step's temporaries (the flattened gradient and
+    AdamW's two on a CPU), and the phases they make."""
+    params, world = tiny_params(), 2
+    plan = plan_run(compose(["+experiment=sft", "deepspeed=zero3"]), world, "cpu", None)
+    largest = plan.details["architecture"]["largest_layer_params"]
+    t = {k: v * GB for k, v in plan.terms.items()}
+    assert t["zero_buffers"] == pytest.approx(4 * min(5e7, params))  # conf/deepspeed/zero3.yaml's reduce_bucket_size
+    assert t["gathered"] == pytest.approx(4 * params)  # the tiny model is far below stage3_max_reuse_distance / 2
+    assert t["full_gradient"] == pytest.approx(4 * largest)
+    assert t["optimizer_step"] == pytest.approx(3 * 4 * params / world)
+    resident = t["runtime"] + t["model_states"] + t["zero_buffers"]
+    backward = resident + t["gathered"] + t["activations"] + t["output_layer"] + t["full_gradient"]
+    assert plan.phases["step"] * GB == pytest.approx(max(backward, resident + t["optimizer_step"]))
+    # set-up: params, master copy and gradients, plus initialize's flattening copy; no Adam yet, no bucket page
+    assert plan.phases["setup"] * GB == pytest.approx(t["runtime"] + 16 * params / world)
+    small = plan_run(compose(["+experiment=sft", "deepspeed=zero3", "deepspeed.zero_optimization.sub_group_size=1000",
+                              "deepspeed.zero_optimization.stage3_max_reuse_distance=1000",
+                              "deepspeed.zero_optimization.reduce_bucket_size=100"]), world, "cpu", None)
+    assert small.terms["optimizer_step"] * GB == pytest.approx(3 * 4 * 1000)
+    assert small.terms["gathered"] * GB == pytest.approx(4 * 500)
+    assert small.terms["zero_buffers"] * GB == pytest.approx(4 * 100)
+    cuda = plan_run(compose(["+experiment=sft", "deepspeed=zero3"]), world, "cuda", 80.0)
+    assert cuda.terms["zero_buffers"] * GB == pytest.approx(2 * 5e7)  # bf16, all of it counted by the allocator
+    assert cuda.terms["optimizer_step"] * GB == pytest.approx(2 * 4 * params / world)  # flattened grad + one foreach temp
 
 
 @pytest.fixture
