@@ -208,12 +208,14 @@ def export_params(hf_dir: Path) -> int:
 
 
 def planned_phases(overrides: list[str]) -> dict[str, float] | None:
-    """`funcall.plan`'s GB per rank and phase for these overrides, or None where it does not exist yet."""
+    """`funcall.plan`'s GB per rank and phase for these overrides, or None where it does not exist yet.
+    A relative ``model.path`` is the repository's (the runs start there)."""
     try:
         import funcall.plan as plan
     except ImportError:
         return None
-    cfg = plan.compose(overrides)
+    key = "model.path="
+    cfg = plan.compose([f"{key}{REPO / o[len(key):]}" if o.startswith(key) else o for o in overrides])
     return dict(plan.plan_run(cfg, world_size=WORLD, device="cpu", gpu_gb=None).phases)
 
 
@@ -257,6 +259,18 @@ def compare_resume(uninterrupted: list[dict], resumed: list[dict]) -> dict:
             "resumed_steps": [r["step"] for r in resumed]}
 
 
+def portable(value):
+    """``value`` with this checkout's absolute path made relative (runs start in the repository), so
+    the committed JSON names no machine's folders."""
+    if isinstance(value, str):
+        return value.replace(f"{REPO}/", "")
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    return value
+
+
 def machine() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
     mem = next((int(line.split()[1]) / 1024 ** 2 for line in Path("/proc/meminfo").read_text().splitlines()
@@ -272,6 +286,9 @@ def report(results: dict) -> str:
     lines = [f"Rehearsal at Qwen2.5-0.5B size: {WORLD} CPU ranks, ZeRO-3, completions of {results['max_new_tokens']} "
              f"tokens; {m['date']}, commit {m['commit']}, {m['cpus']} CPUs ({m['processor']}), {m['ram_gb']} GB RAM, "
              f"load average {m['load_avg'][0]:.2f}", ""]
+    if results.get("replanned_at"):
+        lines += [f"(the planned column is funcall.plan at commit {results['replanned_at']}, the runs' numbers are "
+                  f"commit {m['commit']}'s)", ""]
     for name, r in runs.items():
         wall = "reused" if r.get("reused") else f"{r['wall_s']:.0f} s" + (" (SIGKILL after step 1's checkpoint)"
                                                                           if r.get("killed_at_s") else "")
@@ -291,11 +308,11 @@ def report(results: dict) -> str:
 def memory_table(runs: dict) -> list[str]:
     """Per run, rank and phase: measured peak RSS, the plan's number, and the ZeRO-3 arithmetic."""
     total = runs["sft"]["export_params"]
-    model_state = 16 * total / WORLD / GB
+    model_state = 20 * total / WORLD / GB
     lines = [f"Peak memory per rank and phase, GB. measured: peak RSS of the whole rank (VmHWM, reset per phase); "
-             f"planned: funcall.plan.plan_run; zero3: 16 B x {total:,} / {WORLD} = {model_state:.2f} (fp32 params, "
-             f"grads, 2 Adam moments, sharded); held x4: params_per_rank x 4 B",
-             f"{'run':<14} {'rank':>4} {'phase':<11} {'measured':>9} {'planned':>8} {'vs plan':>8} {'zero3':>6} "
+             f"planned: funcall.plan.plan_run; pl/meas: planned / measured; zero3: 20 B x {total:,} / {WORLD} = {model_state:.2f} (fp32 params, "
+             f"master copy, grads, 2 Adam moments, sharded); held x4: params_per_rank x 4 B",
+             f"{'run':<14} {'rank':>4} {'phase':<11} {'measured':>9} {'planned':>8} {'pl/meas':>8} {'zero3':>6} "
              f"{'held x4':>8}"]
     for name in ("sft", "grpo_vllm", "grpo_a", "grpo_b_resume"):
         r = runs[name]
@@ -304,7 +321,7 @@ def memory_table(runs: dict) -> list[str]:
             held = r["params_per_rank"][rank] * 4 / GB
             for phase in [p for p in PHASES if p in peaks]:
                 planned = plan.get(phase) if plan else None
-                ratio = f"{peaks[phase] / planned - 1:+.0%}" if planned else "n/a"
+                ratio = f"{planned / peaks[phase]:.2f}" if planned else "n/a"
                 lines.append(f"{name:<14} {rank:>4} {phase:<11} {peaks[phase]:9.2f} "
                              f"{'n/a' if planned is None else f'{planned:.2f}':>8} {ratio:>8} {model_state:6.2f} "
                              f"{held:8.2f}")
@@ -319,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="completions of 64 tokens, not 512 (the slow test)")
     parser.add_argument("--reuse", action="store_true", help="keep run folders that already have a summary.json")
     parser.add_argument("--from-json", action="store_true", help="reprint the report of --json; run nothing")
+    parser.add_argument("--replan", action="store_true",
+                        help="with --from-json: plan every run again with today's funcall.plan and rewrite --json")
     args = parser.parse_args(argv)
     if args.from_json:
         results = json.loads(args.json.read_text())
@@ -326,10 +345,16 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--json {args.json}: no complete rehearsal recorded ({results.get('status', 'no status')})")
         runs = results["runs"]
         results["resume"] = compare_resume(runs["grpo_a"]["rows"], runs["grpo_b_resume"]["rows"])
+        if args.replan:
+            for r in runs.values():
+                if "memory_peak_gb_per_rank" in r:
+                    r["planned_gb"] = planned_phases(r["overrides"])
+            results["replanned_at"] = machine()["commit"]
+            args.json.write_text(json.dumps(portable(results), indent=1) + "\n")
     else:
         results = rehearse(args.work, 64 if args.quick else 512, args.reuse)
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1) + "\n")
+        args.json.write_text(json.dumps(portable(results), indent=1) + "\n")
     print(report(results))
 
 
