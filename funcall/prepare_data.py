@@ -69,12 +69,45 @@ def missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
     return found
 
 
+def check_no_missing(cfg: DictConfig, needs_judge: bool) -> None:
+    """One `ConfigError` naming every value still ``???`` (the judge's only if a stage asks it)."""
+    missing = [k for k in missing_keys(cfg) if needs_judge or not k.startswith("judge.")]
+    if missing:
+        raise ConfigError(f"missing value{'s' if len(missing) > 1 else ''}: " + ", ".join(f"{k}=..." for k in missing))
+
+
 async def _run_pipeline(pipeline, samples, progress, judge):
     try:
         return await pipeline.run(samples, progress)
     finally:
         if judge is not None:
             await judge.aclose()
+
+
+def run_stages(pipeline, samples: list, judge, cache, show_progress: bool) -> tuple[list, int | None]:
+    """Every sample through the pipeline under a progress bar: ``(results, cache entries)``.
+
+    The judge is closed and the cache counted and closed however the run ends (the count is None
+    without a cache)."""
+    from tqdm.auto import tqdm
+
+    progress = tqdm(total=len(samples), desc="prepare_data", unit="sample", dynamic_ncols=True, disable=not show_progress)
+    try:
+        results = asyncio.run(_run_pipeline(pipeline, samples, progress, judge))
+        return results, (len(cache) if cache is not None else None)
+    finally:
+        progress.close()  # so a message starts on a line of its own
+        if cache is not None:
+            cache.close()
+
+
+def summary_line(report: dict, stats: dict | None, out_dir: Path) -> str:
+    """The one line printed at the end: counts, rejections by reason, the judge's requests."""
+    reasons = ", ".join(f"{k} {v}" for k, v in report["rejected_by_reason"].items())
+    judged = "" if stats is None else (f"; judge: {stats['requests']} requests, {stats['cache_hits']} from cache, "
+                                       f"{stats['failures']} failed")
+    return (f"prepare_data: {report['samples']} samples: {report['kept']} kept, {report['rejected']} rejected"
+            f"{f' ({reasons})' if reasons else ''}{judged}; outputs in {out_dir}")
 
 
 @exit_on_user_error
@@ -89,9 +122,7 @@ def run(cfg: DictConfig) -> dict:
     t_start = time.time()
     names = stage_names(list(cfg.pipeline.stages))
     needs_judge = any(name.startswith("llm") for name in names)
-    missing = [k for k in missing_keys(cfg) if needs_judge or not k.startswith("judge.")]
-    if missing:
-        raise ConfigError(f"missing value{'s' if len(missing) > 1 else ''}: " + ", ".join(f"{k}=..." for k in missing))
+    check_no_missing(cfg, needs_judge)
     categories = list(cfg.input.categories) if cfg.input.get("categories") else None
     # Read and check everything before DIR is touched.
     samples, input_rejections, n_input = read_samples(str(cfg.input.path), str(cfg.input.format), categories,
@@ -105,18 +136,7 @@ def run(cfg: DictConfig) -> dict:
     cache = ReplyCache(cache_path) if (cache_path and needs_judge) else None
     judge = CachedJudge(backend, cache) if backend is not None else None
     pipeline = Pipeline(build_stages(names, judge, cfg.pipeline), int(cfg.pipeline.concurrency))
-
-    from tqdm.auto import tqdm
-
-    progress = tqdm(total=len(samples), desc="prepare_data", unit="sample", dynamic_ncols=True,
-                    disable=not bool(cfg.pipeline.get("progress", True)))
-    try:
-        results = asyncio.run(_run_pipeline(pipeline, samples, progress, judge))
-    finally:
-        progress.close()  # so a message starts on a line of its own
-        cache_entries = len(cache) if cache is not None else None
-        if cache is not None:
-            cache.close()
+    results, cache_entries = run_stages(pipeline, samples, judge, cache, bool(cfg.pipeline.get("progress", True)))
 
     kept = [r for r in results if isinstance(r, Sample)]
     rejected = sorted(input_rejections + [r for r in results if isinstance(r, Rejection)], key=lambda r: r.index)
@@ -138,11 +158,7 @@ def run(cfg: DictConfig) -> dict:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     report["outputs"] = write_outputs(out_dir, [s.output_row() for s in kept], [r.row() for r in rejected], report)
-    reasons = ", ".join(f"{k} {v}" for k, v in report["rejected_by_reason"].items())
-    judged = "" if stats is None else (f"; judge: {stats['requests']} requests, {stats['cache_hits']} from cache, "
-                                       f"{stats['failures']} failed")
-    print(f"prepare_data: {n_input} samples: {len(kept)} kept, {len(rejected)} rejected"
-          f"{f' ({reasons})' if reasons else ''}{judged}; outputs in {out_dir}", flush=True)
+    print(summary_line(report, stats, out_dir), flush=True)
     return report
 
 

@@ -40,7 +40,6 @@ def compose(overrides: list[str]):
 def fixed_trajectory(tokenizer, model, cfg):
     """The whole job's trajectory (all ranks' rows), identical in every process."""
     from funcall.data.synthetic import SyntheticTask
-    from funcall.data.tokenize import encode_prompt, encode_sft
     from funcall.rollout.trajectory import Trajectory, padded
     from funcall.trainers.policy_forward import PolicyModule, no_grad_logps
     from funcall.utils.instantiate import instantiate
@@ -49,8 +48,8 @@ def fixed_trajectory(tokenizer, model, cfg):
     examples = SyntheticTask(seed=0).train()[:PROMPTS]
     prompts, completions = [], []
     for p, ex in enumerate(examples):
-        prompt = encode_prompt(tokenizer, ex, style)
-        target = encode_sft(tokenizer, ex, style, 10_000).input_ids[len(prompt):]
+        prompt = style.prompt_ids(tokenizer, ex)
+        target = style.encode_sft(tokenizer, ex, 10_000).input_ids[len(prompt):]
         for s in range(GROUP):
             i = p * GROUP + s
             prompts.append(prompt)

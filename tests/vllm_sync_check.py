@@ -42,7 +42,6 @@ def main(model_dir: str, out: str, zero: str, lr: float, lora: bool = False) -> 
 
     from funcall.data.prompts import PromptStyle
     from funcall.data.synthetic import SyntheticTask
-    from funcall.data.tokenize import encode_prompt
     from funcall.dist import init_distributed
     from funcall.models.load import load_tokenizer
     from funcall.rollout.hf import HFEngine
@@ -72,7 +71,7 @@ def main(model_dir: str, out: str, zero: str, lr: float, lora: bool = False) -> 
     vllm = instantiate(cfg.rollout.engine, module=model, tokenizer=tok, ds_engine=engine)
     hf = HFEngine(model, tok, ds_engine=engine)
     style = PromptStyle(answer_format="think_answer", tool_style="compact")
-    pool = [encode_prompt(tok, e, style) for e in SyntheticTask(seed=0).held_out()[:96]]
+    pool = [style.prompt_ids(tok, e) for e in SyntheticTask(seed=0).held_out()[:96]]
     result = {}
     for phase in ("step0", "step2"):
         vllm.sync_weights()

@@ -82,7 +82,6 @@ def step_prompts(count: int) -> tuple[str, list[dict], str]:
     from hydra import compose, initialize_config_dir
 
     from funcall.data.sampler import GlobalSampler
-    from funcall.data.tokenize import encode_prompt
     from funcall.models.load import load_tokenizer
     from funcall.train import CONF_DIR
     from funcall.utils.instantiate import instantiate
@@ -100,7 +99,7 @@ def step_prompts(count: int) -> tuple[str, list[dict], str]:
     for step in range(count):
         for i in sampler.micro_batch(step, 0, 0, 1, PROMPTS, 1):
             example = train[i]
-            ids = encode_prompt(tok, example, style)
+            ids = style.prompt_ids(tok, example)
             text = tok.decode(ids)
             assert tok(text, add_special_tokens=False)["input_ids"] == ids, "prompt text does not re-tokenise to the same ids"
             rows.append({"text": text, "n_tokens": len(ids), "tools": example.tools, "possible_answer": example.ground_truth(),

@@ -64,7 +64,6 @@ def generation(path: str, repeats: int) -> dict:
 
     from funcall.data.prompts import PromptStyle
     from funcall.data.synthetic import SyntheticTask
-    from funcall.data.tokenize import encode_prompt
     from funcall.models.load import load_tokenizer
     from funcall.rollout.hf import HFEngine
     from funcall.rollout.vllm_colocate import VLLMEngine
@@ -72,7 +71,7 @@ def generation(path: str, repeats: int) -> dict:
     tok = load_tokenizer(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     style = PromptStyle(answer_format="think_answer", tool_style="compact")
-    prompts = [encode_prompt(tok, e, style) for e in SyntheticTask(seed=0).train()[:8]]
+    prompts = [style.prompt_ids(tok, e) for e in SyntheticTask(seed=0).train()[:8]]
     engines = {"hf": HFEngine(model, tok, batch_size=64),
                "vllm": VLLMEngine(model, tok, enforce_eager=True, max_model_len=1024, kv_cache_memory_gib=2)}
     engines["vllm"].sync_weights()

@@ -68,7 +68,7 @@ def texts(count: int) -> tuple[str, list[str], list[str]]:
     from hydra import compose, initialize_config_dir
 
     from funcall.calls import render_completion
-    from funcall.data.tokenize import encode_prompt, end_of_turn
+    from funcall.data.tokenize import end_of_turn
     from funcall.models.load import load_tokenizer
     from funcall.train import CONF_DIR
     from funcall.utils.instantiate import instantiate
@@ -82,7 +82,7 @@ def texts(count: int) -> tuple[str, list[str], list[str]]:
     prompts, completions = [], []
     for i in range(count):
         e = train[i]
-        prompts.append(tok.decode(encode_prompt(tok, e, style)))
+        prompts.append(tok.decode(style.prompt_ids(tok, e)))
         think, call = render_completion(e.reasoning, e.calls, style.answer_format)
         completions.append(think + call + end_of_turn(tok))
     return model_dir, prompts, completions

@@ -29,7 +29,6 @@ from funcall.bfcl.decode import decode_completion
 from funcall.calls.formats import parse_completion
 from funcall.data.prompts import PromptStyle
 from funcall.data.synthetic import SyntheticTask
-from funcall.data.tokenize import encode_prompt
 from funcall.models.load import load_tokenizer
 from funcall.rewards.ast_match import structure_ok
 from funcall.rewards.base import bfcl_function_docs
@@ -53,7 +52,7 @@ def measure(path: str, examples: list, samples: int, temperature: float, max_new
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     engine = HFEngine(model, tokenizer)
     style = PromptStyle(answer_format=FORMAT, tool_style="compact")
-    prompts = [encode_prompt(tokenizer, e, style) for e in examples]
+    prompts = [style.prompt_ids(tokenizer, e) for e in examples]
     greedy = tokenizer.batch_decode(engine.generate(prompts, max_new_tokens=max_new_tokens, greedy=True).ids,
                                     skip_special_tokens=True)
     sampled = tokenizer.batch_decode(

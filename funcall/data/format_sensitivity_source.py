@@ -6,7 +6,7 @@ in ``BFCL_v4_format_sensitivity.json`` asked under one of bfcl-eval's 26 prompt 
 truth the entry's possible answer, its configuration in ``meta["format_sensitivity"]``. The prompt
 is the eval's, from the same code (`funcall.data.bfcl_formats.prompt_text`), so ``data.prompt`` is
 `FormatSensitivityPrompts`: a `PromptStyle` that renders each example in its own configuration
-(`funcall.data.example_rendering`), reads answers with the eval's decoder
+(overriding the style's rendering, `funcall.data.prompts`), reads answers with the eval's decoder
 (`funcall.data.bfcl_format_decode`), and hands the held-out evaluation the rule of
 ``reward=format_sensitivity`` (`funcall.rewards.format_sensitivity`), built from ``data.prompt.reward``.
 
@@ -36,8 +36,7 @@ from funcall.data.bfcl_source import example_from_entry
 from funcall.data.files import FileSource
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
-from funcall.data.spans import CALL, PROMPT
-from funcall.data.tokenize import Encoded, end_of_turn
+from funcall.data.tokenize import Encoded, encode_target
 from funcall.utils.errors import ConfigError, DataError
 
 __all__ = ["BFCLFormatSensitivitySource", "FormatSensitivityPrompts", "config_of", "first_answer"]
@@ -118,8 +117,9 @@ class BFCLFormatSensitivitySource(FileSource):
 @dataclass
 class FormatSensitivityPrompts(PromptStyle):
     """``data.prompt`` of ``data=bfcl_format_sensitivity``: each example in its own configuration, as
-    the eval renders it (an `funcall.data.example_rendering.ExampleRendering`). ``answer_format`` and
-    ``tool_style`` are unused by it (kept for the PromptStyle readers: the python-call format)."""
+    the eval renders it (`PromptStyle`'s ``prompt_ids``, ``encode_sft`` and ``outcome`` overridden,
+    ``reward`` and ``format_reward`` made fields). ``answer_format`` and ``tool_style`` are unused by
+    it (kept for the PromptStyle readers: the python-call format)."""
 
     answer_format: str = "python"
     reward: Any = None  # held-out correctness: reward=format_sensitivity's rule (the data config builds it)
@@ -135,10 +135,8 @@ class FormatSensitivityPrompts(PromptStyle):
         return render_answer(example.calls, config_of(example.meta))
 
     def encode_sft(self, tokenizer, example: Example, max_length: int) -> Encoded:
-        prompt = self.prompt_ids(tokenizer, example)
-        answer = tokenizer(self.target(example) + end_of_turn(tokenizer), add_special_tokens=False)["input_ids"]
-        ids, spans = prompt + answer, [PROMPT] * len(prompt) + [CALL] * len(answer)
-        return Encoded(ids[:max_length], spans[:max_length], len(prompt), len(ids) > max_length)
+        """The prompt, then the target with no reasoning: every target token a `CALL`."""
+        return encode_target(tokenizer, self.prompt_ids(tokenizer, example), "", self.target(example), max_length)
 
     def outcome(self, text: str, meta: dict) -> str:
         ret, tag, *_ = parse_config(config_of(meta))

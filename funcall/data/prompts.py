@@ -1,4 +1,4 @@
-"""Prompts: the system message that lists the tools and asks for the answer format.
+"""Prompts: the system message that lists the tools and asks for the answer format, and the style that renders with it.
 
 Every example becomes a prompt through the tokenizer's own chat template (so a Hugging Face
 model gets the turn markers it was tuned on) with a system message, written here in our own
@@ -8,6 +8,17 @@ BFCL's prompting mode shows them; the default for real models) and ``compact`` (
 signature per line without descriptions, e.g. ``get_weather(city: str, unit?: "celsius"|"fahrenheit")``;
 what the tiny model can afford in its context). For the JSON tool-call formats (``hermes``, ``openai``)
 the tools go to the template as ``tools=`` instead, as those models expect.
+
+`PromptStyle` is also how the single-turn loop (`funcall.agents.single_turn`, its held-out
+evaluator `funcall.eval.heldout`) renders an example and reads an answer to it: its prompt ids,
+its SFT sequence (`funcall.data.tokenize.encode_target`), the parse outcome of an answer, and the
+held-out grading rules (``reward``, ``format_reward``; None: ``reward=ast_match`` and
+``reward=format`` in the style's answer format). A plain style does all of it in its one answer
+format, with one system prompt for every example. A data config whose examples each bring their
+own prompt and answer format gives as ``data.prompt`` a subclass that overrides these
+(``data=bfcl_format_sensitivity``: `funcall.data.format_sensitivity_source.FormatSensitivityPrompts`),
+so no layer asks what kind of style or data it holds. The data layer never imports a reward: that
+subclass's config node has Hydra build them.
 """
 from __future__ import annotations
 
@@ -15,7 +26,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from funcall.calls import render_completion
+from funcall.calls.parse_stats import text_outcome
 from funcall.calls.types import KINDS, short_name
+from funcall.data.schema import Example
+from funcall.data.tokenize import Encoded, encode_target
 from funcall.utils.errors import ConfigError
 
 INSTRUCTIONS = {
@@ -43,7 +58,8 @@ JSON_TOOL_FORMATS = ("hermes", "openai")
 
 @dataclass
 class PromptStyle:
-    """How prompts are written. ``system_prompt`` may be a template using ``{tools}`` and
+    """How prompts are written, and how the single-turn loop renders an example and reads an answer
+    (module docstring). ``system_prompt`` may be a template using ``{tools}`` and
     ``{instructions}`` to replace ours entirely."""
 
     answer_format: str = "think_answer"
@@ -57,9 +73,30 @@ class PromptStyle:
             if value not in (native, "user"):
                 raise ConfigError(f"data.prompt.{key}={value!r}: must be {native} or user")
 
+    # The held-out grading rules (TRL-signature rewards): class attributes, not fields, so a plain
+    # style has none (reward=ast_match / reward=format in answer_format); a subclass that renders
+    # per example makes them fields that its data config fills.
+    reward = None  # is the answer right (1/0 per answer)
+    format_reward = None  # is it in the example's format
+
     @property
     def tools_via_template(self) -> bool:
         return self.answer_format in JSON_TOOL_FORMATS
+
+    def prompt_ids(self, tokenizer, example: Example) -> list[int]:
+        """The ids the model answers from (the chat template's generation prompt included)."""
+        text = render_prompt(tokenizer, example.tools, example.messages, self)
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode_sft(self, tokenizer, example: Example, max_length: int) -> Encoded:
+        """The example's prompt, then its reasoning and calls in ``answer_format``, spans labelled."""
+        think, call = render_completion(example.reasoning, example.calls, self.answer_format)
+        return encode_target(tokenizer, self.prompt_ids(tokenizer, example), think, call, max_length)
+
+    def outcome(self, text: str, meta: dict) -> str:
+        """``unparseable``, ``no_call`` or ``calls`` (`funcall.calls.parse_stats`) of an answer to the
+        example whose ``meta`` this is; here in ``answer_format`` whatever the example."""
+        return text_outcome(text, self.answer_format)
 
 
 def signature(tool: dict, describe: bool = True) -> str:

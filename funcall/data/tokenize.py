@@ -1,12 +1,12 @@
-"""Turn examples into token ids, with every target token marked as reasoning or call.
+"""Turn a prompt and its target into token ids, with every target token marked as reasoning or call.
 
-The prompt is rendered by the chat template (`funcall.data.prompts`) and tokenised on its own,
-exactly as generation will see it. The target (reasoning span + call span + the template's
-end-of-turn marker) is tokenised in one piece with character offsets, and each token is labelled
-by where it starts: before the end of the reasoning span -> `THINK`, after -> `CALL`. Tokenising
-the target whole (rather than span by span) keeps the token sequence a model would produce
-itself; the offsets keep the span labels exact. SRML weights these spans separately; plain CE
-ignores the labels.
+The prompt ids come from the style (`funcall.data.prompts.PromptStyle.prompt_ids`: the chat
+template's rendering, tokenised on its own, exactly as generation will see it). The target
+(reasoning span + call span + the template's end-of-turn marker) is tokenised in one piece with
+character offsets, and each token is labelled by where it starts: before the end of the reasoning
+span -> `THINK`, after -> `CALL`. Tokenising the target whole (rather than span by span) keeps the
+token sequence a model would produce itself; the offsets keep the span labels exact. SRML weights
+these spans separately; plain CE ignores the labels.
 """
 from __future__ import annotations
 
@@ -14,12 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from funcall.calls import render_completion
-from funcall.data.prompts import PromptStyle, render_prompt
-from funcall.data.schema import Example
 from funcall.data.spans import CALL, IGNORE, PROMPT, THINK
 
-__all__ = ["CALL", "IGNORE", "PROMPT", "THINK", "Encoded", "collate_sft", "encode_prompt", "encode_sft"]
+__all__ = ["CALL", "IGNORE", "PROMPT", "THINK", "Encoded", "collate_sft", "encode_target", "end_of_turn"]
 
 
 @dataclass
@@ -43,14 +40,11 @@ def end_of_turn(tokenizer) -> str:
     return eot
 
 
-def encode_prompt(tokenizer, example: Example, style: PromptStyle) -> list[int]:
-    text = render_prompt(tokenizer, example.tools, example.messages, style)
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+def encode_target(tokenizer, prompt_ids: list[int], think: str, call: str, max_length: int) -> Encoded:
+    """``prompt_ids`` then the target ``think + call + end_of_turn``, cut to ``max_length`` tokens.
 
-
-def encode_sft(tokenizer, example: Example, style: PromptStyle, max_length: int) -> Encoded:
-    prompt_ids = encode_prompt(tokenizer, example, style)
-    think, call = render_completion(example.reasoning, example.calls, style.answer_format)
+    The target is tokenised whole with offsets (module docstring): a token starting inside
+    ``think`` is `THINK`, every later one `CALL` (all of them when ``think`` is empty)."""
     target = think + call + end_of_turn(tokenizer)
     enc = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
     spans = [THINK if start < len(think) else CALL for start, _ in enc["offset_mapping"]]

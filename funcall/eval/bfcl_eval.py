@@ -40,7 +40,6 @@ from funcall.data.bfcl_source import load_bfcl_examples
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
 from funcall.data.template_roles import check_template
-from funcall.data.tokenize import encode_prompt
 from funcall.dist import shard
 from funcall.eval.bfcl_prompt import language_notes
 from funcall.eval.bfcl_report import NOT_RUN, jsonable, write_report
@@ -105,7 +104,7 @@ class BFCLEval:
     def encode(self, tokenizer, example: Example) -> list[int]:
         if self.language_notes:
             example = dataclasses.replace(example, tools=language_notes(example.tools, example.category))
-        return encode_prompt(tokenizer, example, self.style)
+        return self.style.prompt_ids(tokenizer, example)
 
     def prompt_limit(self, context_length: int | None) -> int | None:
         if self.max_prompt_tokens is not None:

@@ -16,9 +16,9 @@ every accuracy and in ``eval/not_run``, with a warning on the ``funcall`` logger
 so an accuracy made of unrun prompts cannot pass for a measured one. Rank 0 shows an ``eval``
 progress bar while it runs (an evaluation of hundreds of prompts takes minutes).
 
-Prompts, the parse outcome and the grading rule come from the ``rendering``
-(`funcall.data.example_rendering`; default: the style's, one format for all): a data config whose
-examples each have their own format brings its own ``reward`` and ``format_reward``
+Prompts, the parse outcome and the grading rule come from the style (`funcall.data.prompts.PromptStyle`;
+a plain one: one format for all, graded by ``ast_match`` and ``format``): a data config whose
+examples each have their own format brings a style with its own ``reward`` and ``format_reward``
 (``data=bfcl_format_sensitivity``: ``reward=format_sensitivity``'s rule), which read each
 example's ``meta`` column; ``eval/ast_accuracy`` is then that rule's accuracy.
 """
@@ -28,7 +28,6 @@ import logging
 from collections import defaultdict
 
 from funcall.calls.parse_stats import NO_CALL, UNPARSEABLE, parse_counts, parse_shares
-from funcall.data.example_rendering import ExampleRendering, StyleRendering
 from funcall.data.prompts import PromptStyle
 from funcall.data.schema import Example
 from funcall.dist import DistInfo, all_reduce_sum, shard
@@ -48,20 +47,18 @@ def eval_progress(dist: DistInfo, total: int):
 
 class HeldOutEval:
     def __init__(self, examples: list[Example], tokenizer, style: PromptStyle, dist: DistInfo,
-                 max_new_tokens: int = 128, batch_size: int = 64, prompt_limit: int | None = None,
-                 rendering: ExampleRendering | None = None):
+                 max_new_tokens: int = 128, batch_size: int = 64, prompt_limit: int | None = None):
         self.tokenizer = tokenizer
-        self.rendering = rendering or StyleRendering(style)
         self.style = style
         self.dist = dist
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.prompt_limit = prompt_limit
-        self.reward = self.rendering.reward or AstMatchReward(answer_format=style.answer_format)
-        self.format = self.rendering.format_reward or FormatReward(answer_format=style.answer_format)
+        self.reward = style.reward or AstMatchReward(answer_format=style.answer_format)
+        self.format = style.format_reward or FormatReward(answer_format=style.answer_format)
         self.categories = sorted({e.category for e in examples})
         self.mine = [examples[i] for i in shard(len(examples), dist.rank, dist.world_size)]
-        self.prompts = [self.rendering.prompt_ids(tokenizer, e) for e in self.mine]
+        self.prompts = [style.prompt_ids(tokenizer, e) for e in self.mine]
         self.fits = [k for k, p in enumerate(self.prompts) if prompt_limit is None or len(p) <= prompt_limit]
         self.warned = False
 
@@ -96,7 +93,7 @@ class HeldOutEval:
             sums[f"ok/{e.category}"] += float(rewards.get(k) or 0.0)  # not run: wrong
             sums[f"n/{e.category}"] += 1
         sums["format"] = sum(float(f or 0.0) for f in fmt)
-        counts = parse_counts(self.rendering.outcome(t, e.meta) for t, e in zip(graded, ex))
+        counts = parse_counts(self.style.outcome(t, e.meta) for t, e in zip(graded, ex))
         sums[UNPARSEABLE], sums[NO_CALL] = counts[UNPARSEABLE], counts[NO_CALL]
         sums["not_run"] = len(self.mine) - len(ran)
         samples = [{"id": e.id, "category": e.category, "completion": texts[k] if texts[k] is not None else "",

@@ -149,68 +149,85 @@ class ChatServer:
                       "total_tokens": prompt_tokens + completion_tokens},
         }).encode()
 
-    def _handler(self):
-        server = self
+    def _handler(self) -> type[_ChatHandler]:
+        """The request-handler class `ThreadingHTTPServer` instantiates per request, bound to this server."""
+        return type("Handler", (_ChatHandler,), {"chat_server": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args) -> None:  # quiet
-                return None
+class _ChatHandler(BaseHTTPRequestHandler):
+    """HTTP for one `ChatServer` (``chat_server``, set by `ChatServer._handler` on a subclass):
+    ``GET .../models`` lists its model; ``POST .../chat/completions`` is recorded, answered as the
+    script says, and counted in flight until the reply is sent; any other path is a 404."""
 
-            def _send(self, status: int, payload: bytes, headers: dict | None = None,
-                      content_type: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, str(value))
-                self.end_headers()
-                self.wfile.write(payload)
-                self.wfile.flush()
+    protocol_version = "HTTP/1.1"
+    chat_server: ChatServer
 
-            def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, json.dumps({"object": "list", "data": [
-                        {"id": server.model, "object": "model", "owned_by": "funcall"}]}).encode())
-                else:
-                    self._send(404, b'{"error": {"message": "not found"}}')
+    def log_message(self, *args) -> None:  # quiet
+        return None
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send(404, b'{"error": {"message": "not found"}}')
-                    return
-                try:
-                    body = json.loads(raw)
-                except json.JSONDecodeError:
-                    self._send(400, b'{"error": {"message": "body is not JSON"}}')
-                    return
-                request = server._record(body)
-                with server._lock:
-                    server.auth_headers.append(self.headers.get("Authorization"))
-                try:
-                    reply = server.script(request)
-                    if reply.delay_s:
-                        time.sleep(reply.delay_s)
-                    if reply.raw_body is not None:
-                        self._send(reply.status, reply.raw_body, reply.headers, "application/json")
-                    elif reply.status != 200:
-                        error = {"error": {"message": reply.content or f"scripted HTTP {reply.status}",
-                                           "type": "scripted", "code": reply.status}}
-                        self._send(reply.status, json.dumps(error).encode(), reply.headers)
-                    else:
-                        self._send(200, server._completion(body, reply), reply.headers)
-                        with server._lock:
-                            server.answered.append(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timed out) before the reply
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
+    def _send(self, status: int, payload: bytes, headers: dict | None = None,
+              content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, str(value))
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
 
-        return Handler
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(200, json.dumps({"object": "list", "data": [
+                {"id": self.chat_server.model, "object": "model", "owned_by": "funcall"}]}).encode())
+        else:
+            self._send(404, b'{"error": {"message": "not found"}}')
+
+    def do_POST(self) -> None:
+        body = self._chat_body()
+        if body is None:
+            return
+        server = self.chat_server
+        request = server._record(body)
+        with server._lock:
+            server.auth_headers.append(self.headers.get("Authorization"))
+        try:
+            self._answer(body, server.script(request))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timed out) before the reply
+        finally:
+            with server._lock:
+                server.in_flight -= 1
+
+    def _chat_body(self) -> dict | None:
+        """The JSON body of a chat-completions request; None once a 404 (another path) or a 400
+        (not JSON) is sent. The body is read in full either way, so the connection stays usable."""
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, b'{"error": {"message": "not found"}}')
+            return None
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            self._send(400, b'{"error": {"message": "body is not JSON"}}')
+            return None
+
+    def _answer(self, body: dict, reply: Reply) -> None:
+        """Send ``reply`` after its delay: its raw bytes, an OpenAI-style error, or a completion
+        (only the last counts as answered)."""
+        server = self.chat_server
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        if reply.raw_body is not None:
+            self._send(reply.status, reply.raw_body, reply.headers, "application/json")
+        elif reply.status != 200:
+            error = {"error": {"message": reply.content or f"scripted HTTP {reply.status}",
+                               "type": "scripted", "code": reply.status}}
+            self._send(reply.status, json.dumps(error).encode(), reply.headers)
+        else:
+            self._send(200, server._completion(body, reply), reply.headers)
+            with server._lock:
+                server.answered.append(body)
 
 
 def main(argv: list[str] | None = None) -> None:

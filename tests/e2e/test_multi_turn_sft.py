@@ -21,7 +21,6 @@ from funcall.data.prompts import PromptStyle, render_prompt
 from funcall.data.schema import Example
 from funcall.data.spans import PROMPT, THINK
 from funcall.data.synthetic import SyntheticTask
-from funcall.data.tokenize import encode_sft
 from funcall.envs.bfcl_env import BFCLEnvironment
 from funcall.envs.conversation import ADDITIONAL_FUNCTIONS
 from funcall.utils.errors import ConfigError, DataError
@@ -141,7 +140,7 @@ def test_one_target_run_per_step_plus_a_closing_step_per_turn_and_truncation():
         assert cut.spans == enc.spans[:300] and cut.prompt_len == enc.prompt_len
     for single in SyntheticTask(seed=0).train()[:5]:  # the single-turn agent loop encodes with encode_sft
         assert multi_turn_task(single) is None
-        assert SingleTurn().encode_sft(tok(), single, COMPACT, 512) == encode_sft(tok(), single, COMPACT, 512)
+        assert SingleTurn().encode_sft(tok(), single, COMPACT, 512) == COMPACT.encode_sft(tok(), single, 512)
 
 
 @pytest.mark.parametrize("category", sorted(BY_CATEGORY))

@@ -19,7 +19,6 @@ Output: ``tests/data/bfcl/memory_conformance.jsonl.gz``, one row per result: ``i
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import random
 import subprocess
@@ -30,10 +29,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "experiments" / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests"))
 
 from bfcl_official import ensure_venv  # noqa: E402
 
 from funcall.envs.bfcl_data import installed_bfcl_data, read_jsonl  # noqa: E402
+from tools.labelled_corpus import write_corpus  # noqa: E402
 
 OUT = REPO / "tests" / "data" / "bfcl" / "memory_conformance.jsonl.gz"
 
@@ -133,15 +134,7 @@ def main() -> None:
         subprocess.run([str(python), str(script), str(job), str(result)], cwd=tmp, check=True,
                        env={"BFCL_PROJECT_ROOT": tmp, "PATH": "/usr/bin:/bin"})
         labels = json.loads(result.read_text())
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(OUT, "wt", encoding="utf-8") as f:
-        for row, label in zip(rows, labels):
-            f.write(json.dumps({**row, **label}) + "\n")
-    counts: dict[str, int] = {}
-    for label in labels:
-        key = "valid" if label["valid"] else label["error_type"]
-        counts[key] = counts.get(key, 0) + 1
-    print(f"{len(rows)} rows -> {OUT.relative_to(REPO)}: {json.dumps(counts, sort_keys=True)}")
+    write_corpus(rows, labels, OUT)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
-import gzip
 import json
 import random
 import subprocess
@@ -30,8 +29,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
 from funcall.envs.bfcl_data import MULTI_TURN_CATEGORIES, installed_bfcl_data, load_multi_turn  # noqa: E402
+from tools.labelled_corpus import write_corpus  # noqa: E402
 
 OUT = REPO / "tests" / "data" / "bfcl" / "multi_turn_conformance.jsonl.gz"
 PACKAGES = ["bfcl-eval==2026.3.23", "mpmath==1.3.0"]
@@ -175,14 +176,7 @@ def main() -> None:
         script.write_text(LABELLER)
         subprocess.run([str(python), str(script), str(job), str(result)], cwd=tmp, check=True)
         labels = json.loads(result.read_text())
-    with gzip.open(OUT, "wt", encoding="utf-8") as f:
-        for row, label in zip(rows, labels):
-            f.write(json.dumps({**row, **label}) + "\n")
-    counts: dict[str, int] = {}
-    for label in labels:
-        key = "valid" if label["valid"] else label["error_type"]
-        counts[key] = counts.get(key, 0) + 1
-    print(f"{len(rows)} rows -> {OUT.relative_to(REPO)}: {json.dumps(counts, sort_keys=True)}")
+    write_corpus(rows, labels, OUT)
 
 
 if __name__ == "__main__":

@@ -41,11 +41,10 @@ class ScriptedEngine:
 @pytest.mark.skipif(not BFCL_DATA.is_dir(), reason=f"no BFCL data at {BFCL_DATA}")
 def test_held_out_shares_are_over_the_answers_generated(tokenizer):
     from funcall.data.bfcl_source import load_bfcl_examples
-    from funcall.data.tokenize import encode_prompt
     from funcall.eval.heldout import HeldOutEval
 
     examples = load_bfcl_examples(BFCL_DATA, ["simple_python"], 4)
-    prompts = sorted(((encode_prompt(tokenizer, e, STYLE), e) for e in examples), key=lambda pe: len(pe[0]))
+    prompts = sorted(((STYLE.prompt_ids(tokenizer, e), e) for e in examples), key=lambda pe: len(pe[0]))
     assert len(prompts[2][0]) < len(prompts[3][0])  # the longest alone is over the limit below
     texts = [f"<think>ok</think><answer>{render_python_calls(prompts[0][1].calls)}</answer>",  # calls
              "<think>none fits</think><answer>[]</answer>",  # no call

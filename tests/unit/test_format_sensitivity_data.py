@@ -17,9 +17,9 @@ from funcall.bfcl.checker import check
 from funcall.bfcl.data import Entry
 from funcall.data.bfcl_format_decode import decode_answer
 from funcall.data.bfcl_formats import CONFIGS, parse_config, render_answer
-from funcall.data.example_rendering import StyleRendering, rendering
 from funcall.data.format_sensitivity_source import BFCLFormatSensitivitySource, FormatSensitivityPrompts
 from funcall.data.prompts import PromptStyle
+from funcall.data.spans import CALL
 from funcall.dist import DistInfo
 from funcall.envs.bfcl_data import installed_bfcl_data
 from funcall.eval.bfcl_format_sensitivity import BFCLFormatSensitivityEval
@@ -158,12 +158,13 @@ def test_the_reward_needs_a_configuration_and_the_format_mode_ignores_the_calls(
 
 def test_sft_sequences_are_the_prompt_then_the_target(everything, tokenizer):
     example = next(e for e in everything if e.meta["format_sensitivity"] == CONFIGS[19])  # concise XML, tag
-    encoded = rendering(STYLE).encode_sft(tokenizer, example, 10**6)
+    encoded = STYLE.encode_sft(tokenizer, example, 10**6)
     prompt = STYLE.prompt_ids(tokenizer, example)
     assert encoded.input_ids[:len(prompt)] == prompt and encoded.prompt_len == len(prompt)
     answer = tokenizer.decode(encoded.input_ids[len(prompt):], skip_special_tokens=True)
     assert answer.strip() == STYLE.target(example) and "<TOOLCALL><functions>" in answer
-    assert isinstance(rendering(PromptStyle()), StyleRendering) and rendering(STYLE) is STYLE
+    assert set(encoded.spans[len(prompt):]) == {CALL}  # no reasoning: the whole target is the call
+    assert PromptStyle().reward is None and PromptStyle().format_reward is None  # a plain style: ast_match and format
 
 
 class ScriptedEngine:
@@ -186,7 +187,7 @@ def test_the_held_out_evaluation_grades_each_answer_in_its_own_format(tokenizer)
     prompts = [tuple(style.prompt_ids(tokenizer, e)) for e in held]
     right = ScriptedEngine(tokenizer, {p: style.target(e) for p, e in zip(prompts, held)})
     python = ScriptedEngine(tokenizer, {p: render_answer(e.calls, CONFIGS[3]) for p, e in zip(prompts, held)})
-    evaluation = HeldOutEval(held, tokenizer, style, ONE_RANK, max_new_tokens=64, rendering=rendering(style))
+    evaluation = HeldOutEval(held, tokenizer, style, ONE_RANK, max_new_tokens=64)
     metrics, samples = evaluation(right)
     assert metrics["eval/ast_accuracy"] == 1.0 and metrics["eval/format_ok"] == 1.0 and metrics["eval/unparseable"] == 0
     metrics, samples = evaluation(python)

@@ -14,7 +14,6 @@ from conftest import BFCL_DATA
 from funcall.calls import render_python_calls
 from funcall.data.bfcl_source import load_bfcl_examples
 from funcall.data.prompts import PromptStyle, render_prompt
-from funcall.data.tokenize import encode_prompt
 from funcall.dist import DistInfo
 from funcall.eval.heldout import HeldOutEval
 from funcall.rollout.engine import Rollouts
@@ -49,13 +48,13 @@ class ScriptedEngine:
 
 
 def lengths_and_limit(tokenizer, examples) -> tuple[dict[str, int], int]:
-    lengths = {e.id: len(encode_prompt(tokenizer, e, STYLE)) for e in examples}
+    lengths = {e.id: len(STYLE.prompt_ids(tokenizer, e)) for e in examples}
     return lengths, sorted(lengths.values())[2]  # the 3 shortest (and any tie) fit
 
 
 @needs_data
 def test_prompts_over_the_limit_are_not_generated_and_count_as_wrong(tokenizer, examples, capsys):
-    answers = {tuple(encode_prompt(tokenizer, e, STYLE)): f"<think>ok</think><answer>{render_python_calls(e.calls)}</answer>"
+    answers = {tuple(STYLE.prompt_ids(tokenizer, e)): f"<think>ok</think><answer>{render_python_calls(e.calls)}</answer>"
                for e in examples}
     unlimited_metrics, unlimited = HeldOutEval(examples, tokenizer, STYLE, ONE_RANK)(ScriptedEngine(tokenizer, answers))
     right = {s["id"]: s["reward"] for s in unlimited}

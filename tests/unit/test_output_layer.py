@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from funcall.data.prompts import PromptStyle
 from funcall.data.synthetic import SyntheticTask
-from funcall.data.tokenize import collate_sft, encode_sft
+from funcall.data.tokenize import collate_sft
 from funcall.losses.ce import CrossEntropyLoss
 from funcall.losses.srml import SRMLLoss
 from funcall.models.output_layer import token_stats
@@ -96,7 +96,7 @@ def test_sft_ce_and_srml_in_chunks_equal_the_whole_logits(tiny_model_dir, packed
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    encs = [encode_sft(tok, e, STYLE, 1000) for e in SyntheticTask(seed=0).train()[:4]]
+    encs = [STYLE.encode_sft(tok, e, 1000) for e in SyntheticTask(seed=0).train()[:4]]
     batch = pack_sft(encs, tok.pad_token_id, row_length=1000) if packed else collate_sft(encs, tok.pad_token_id)
     targets = int((batch["labels"] != -100).sum())
     for loss_fn in (CrossEntropyLoss(), SRMLLoss(alpha=0.3)):

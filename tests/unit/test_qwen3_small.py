@@ -51,12 +51,12 @@ def test_sft_span_labels_follow_qwen3s_tokens(qwen3_dir, answer_format):
     from funcall.data.prompts import PromptStyle
     from funcall.data.spans import CALL, PROMPT, THINK
     from funcall.data.synthetic import SyntheticTask
-    from funcall.data.tokenize import encode_sft, end_of_turn
+    from funcall.data.tokenize import end_of_turn
 
     tok = AutoTokenizer.from_pretrained(qwen3_dir)
     style = PromptStyle(answer_format=answer_format, tool_style="compact")
     for example in SyntheticTask(seed=0).train()[:20]:
-        enc = encode_sft(tok, example, style, 10**6)
+        enc = style.encode_sft(tok, example, 10**6)
         think, call = render_completion(example.reasoning, example.calls, answer_format)
         ids = {span: [i for i, s in zip(enc.input_ids, enc.spans) if s == span] for span in (PROMPT, THINK, CALL)}
         assert len(ids[PROMPT]) == enc.prompt_len

@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from funcall.data.prompts import PromptStyle
 from funcall.data.spans import CALL, IGNORE, PROMPT, THINK
 from funcall.data.synthetic import SyntheticTask
-from funcall.data.tokenize import collate_sft, encode_sft
+from funcall.data.tokenize import collate_sft
 from funcall.losses.ce import CrossEntropyLoss
 from funcall.trainers.sft import SFTModule
 
@@ -19,20 +19,20 @@ STYLE = PromptStyle(answer_format="think_answer", tool_style="compact")
 def test_spans_mark_reasoning_and_call_tokens(tiny_model_dir):
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     ex = SyntheticTask(seed=0).train()[4]
-    enc = encode_sft(tok, ex, STYLE, max_length=1000)
+    enc = STYLE.encode_sft(tok, ex, max_length=1000)
     assert set(enc.spans[: enc.prompt_len]) == {PROMPT}
     think = tok.decode([t for t, s in zip(enc.input_ids, enc.spans) if s == THINK])
     call = tok.decode([t for t, s in zip(enc.input_ids, enc.spans) if s == CALL])
     assert think == f"<think>{ex.reasoning}</think>"
     assert call.startswith("<answer>[") and call.endswith("]</answer><|im_end|>")
     assert enc.spans[enc.prompt_len:] == sorted(enc.spans[enc.prompt_len:])  # think, then call
-    short = encode_sft(tok, ex, STYLE, max_length=enc.prompt_len + 3)
+    short = STYLE.encode_sft(tok, ex, max_length=enc.prompt_len + 3)
     assert short.truncated and len(short.input_ids) == enc.prompt_len + 3
 
 
 def test_left_padded_batch_keeps_targets_in_the_last_columns(tiny_model_dir):
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    encs = [encode_sft(tok, e, STYLE, 1000) for e in SyntheticTask(seed=0).train()[:3]]
+    encs = [STYLE.encode_sft(tok, e, 1000) for e in SyntheticTask(seed=0).train()[:3]]
     batch = collate_sft(encs, tok.pad_token_id)
     width = batch["input_ids"].shape[1]
     k = batch["labels"].shape[1]
@@ -49,7 +49,7 @@ def test_sft_module_loss_equals_plain_ce_on_unpadded_sequences(tiny_model_dir):
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
-    encs = [encode_sft(tok, e, STYLE, 1000) for e in SyntheticTask(seed=0).train()[:4]]
+    encs = [STYLE.encode_sft(tok, e, 1000) for e in SyntheticTask(seed=0).train()[:4]]
     with torch.no_grad():
         loss, _ = SFTModule(model, CrossEntropyLoss())(**collate_sft(encs, tok.pad_token_id))
         total, count = 0.0, 0
@@ -72,7 +72,7 @@ def test_packed_rows_give_every_example_the_loss_it_has_alone(tiny_model_dir, at
 
     tok = load_tokenizer(str(tiny_model_dir))
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=attn)
-    encs = [encode_sft(tok, e, STYLE, 1000) for e in SyntheticTask(seed=0).train()[:7]]
+    encs = [STYLE.encode_sft(tok, e, 1000) for e in SyntheticTask(seed=0).train()[:7]]
     packed = pack_sft(encs, tok.pad_token_id, row_length=600)
     assert packed["input_ids"].shape[0] < len(encs) and packed["input_ids"].shape[1] <= 600  # several per row
     captured = {}
@@ -110,7 +110,7 @@ def test_packed_rows_are_as_wide_as_the_longest_example_unless_pack_length_says(
     from funcall.utils.errors import ConfigError
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    pool = sorted((encode_sft(tok, e, STYLE, 512) for e in SyntheticTask(seed=0).train()[:64]), key=lambda e: len(e.input_ids))
+    pool = sorted((STYLE.encode_sft(tok, e, 512) for e in SyntheticTask(seed=0).train()[:64]), key=lambda e: len(e.input_ids))
     encs = pool[:15] + pool[-1:]  # short examples beside one long one: two short ones fit in its width
     longest = len(pool[-1].input_ids)
     rows = SFTTrainer(packing=True).collate(encs, tok.pad_token_id)["input_ids"]
