@@ -10,7 +10,10 @@ gloo, OMP_NUM_THREADS=1 per rank): ``+experiment=sft trainer.max_steps=2`` and
 ``summary.json`` holds ``memory_peak_gb_per_rank`` (CPU: the peak RSS of each phase,
 `funcall.utils.peak_memory`); the plan of the same overrides is made with `funcall.plan.plan_run`.
 Per phase it prints the measured peak of each rank, the plan, and plan / measured (of the larger
-rank). How it departs from the obvious: the held-out evaluation is cut to 16 examples and RL's
+rank). The plan assumes every sequence fills its budget (``trainer.max_prompt_length`` or
+``trainer.max_length``, and ``rollout.max_new_tokens``), which is what a user needs before a run;
+for RL it is also made at the lengths the run had (its ``tokens/prompt_max`` and
+``completion/length_max``), which is what checks the arithmetic. How it departs from the obvious: the held-out evaluation is cut to 16 examples and RL's
 step-0 evaluation is off, to save minutes; the plan does not predict the ``eval`` and ``export``
 phases, so they are printed as measured only. On CUDA the comparison uses the plan's
 ``measurable`` phases (without the CUDA-context allowance and vLLM's pre-allocated share, which
@@ -52,24 +55,46 @@ def run_case(overrides: list[str], run_dir: Path, ranks: int) -> Path:
     return run_dir / "summary.json"
 
 
+def run_lengths(summary: Path) -> list[str]:
+    """An RL run's longest prompt and completion (``tokens/prompt_max``, ``completion/length_max``
+    over its steps) as the overrides that plan at them; [] for SFT or a run without those metrics."""
+    metrics = summary.with_name("metrics.jsonl")
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.exists() else []
+    prompts = [r["tokens/prompt_max"] for r in rows if "tokens/prompt_max" in r]
+    completions = [r["completion/length_max"] for r in rows if "completion/length_max" in r]
+    if not prompts or not completions:
+        return []
+    return [f"trainer.max_prompt_length={int(max(prompts))}", f"rollout.max_new_tokens={int(max(completions))}"]
+
+
 def compare(summary: Path, overrides: list[str], device: str, gpus: int | None) -> str:
-    """The table of one run: per phase, each rank's measured peak, the plan, plan / measured."""
+    """The table of one run: per phase, each rank's measured peak, the plan at the config's budgets
+    and, for RL, at the lengths the run had; each with plan / measured."""
     per_rank = json.loads(summary.read_text())["memory_peak_gb_per_rank"]
-    plan = plan_run(compose(overrides), gpus or len(per_rank), device, None)
+    world = gpus or len(per_rank)
+    plan = plan_run(compose(overrides), world, device, None)
+    lengths = run_lengths(summary)
+    at_lengths = plan_run(compose([*overrides, *lengths]), world, device, None).measurable if lengths else {}
     planned = plan.measurable
     phases = list(planned) + [p for p in per_rank[0] if p not in planned]
-    lines = [f"overrides: {' '.join(overrides)}", f"device {device}, {gpus or len(per_rank)} ranks; "
-             f"plan terms (GB): " + ", ".join(f"{k} {v:.3f}" for k, v in plan.terms.items() if v),
-             "", "| phase | " + " | ".join(f"measured rank {r} GB" for r in range(len(per_rank))) + " | planned GB | planned / measured |",
-             "|---|" + "---|" * (len(per_rank) + 2)]
+    lines = [f"overrides: {' '.join(overrides)}", f"device {device}, {world} ranks; "
+             f"plan terms (GB): " + ", ".join(f"{k} {v:.3f}" for k, v in plan.terms.items() if v)]
+    if lengths:
+        lines.append(f"the run's lengths: {' '.join(lengths)} (the plan's budgets: prompt "
+                     f"{plan.details['rl_shape']['prompt']}, completion {plan.details['rl_shape']['new']})")
+    extra = " planned at the run's lengths GB | planned / measured |" if lengths else ""
+    lines += ["", "| phase | " + " | ".join(f"measured rank {r} GB" for r in range(len(per_rank)))
+              + " | planned GB | planned / measured |" + extra,
+              "|---|" + "---|" * (len(per_rank) + 2 + (2 if lengths else 0))]
     for phase in phases:
         measured = [rank.get(phase) for rank in per_rank]
         cells = " | ".join("-" if m is None else f"{m:.3f}" for m in measured)
         top = max((m for m in measured if m is not None), default=None)
         if phase in planned and top:
-            lines.append(f"| {phase} | {cells} | {planned[phase]:.3f} | {planned[phase] / top:.2f} |")
+            tail = f" {at_lengths[phase]:.3f} | {at_lengths[phase] / top:.2f} |" if lengths else ""
+            lines.append(f"| {phase} | {cells} | {planned[phase]:.3f} | {planned[phase] / top:.2f} |{tail}")
         else:
-            lines.append(f"| {phase} | {cells} | not planned | - |")
+            lines.append(f"| {phase} | {cells} | not planned | - |" + (" - | - |" if lengths else ""))
     return "\n".join(lines)
 
 

@@ -11,10 +11,12 @@ these spans separately; plain CE ignores the labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from funcall.data.spans import CALL, IGNORE, PROMPT, THINK
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["CALL", "IGNORE", "PROMPT", "THINK", "Encoded", "collate_sft", "encode_target", "end_of_turn"]
 
@@ -64,6 +66,7 @@ def collate_sft(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     two thirds of all positions here, are never built. ``position_ids`` count real tokens from 0,
     as generation does with the same padding.
     """
+    import torch  # here, not at the top: prompts and the data layer above them import without torch
     width = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)

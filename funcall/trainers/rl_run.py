@@ -256,7 +256,9 @@ def rollout_metrics(traj: Trajectory, rewards: Rewards, prompts: list[list[int]]
            "entropy/answer": _mean(traj.entropies, answer),
            "completion/length_mean": lengths.mean().item(),
            "completion/clipped_frac": sum(len(c) >= budget for c in traj.completion_ids) / traj.rows,
+           "completion/length_max": lengths.max().item(),
            "tokens/prompt_mean": sum(len(p) for p in prompts) / len(prompts),
+           "tokens/prompt_max": max(len(p) for p in prompts),
            "tokens/completion_mean": lengths.mean().item()}
     for name, values in rewards.components.items():
         scored = [float(v) for v in values if v is not None]

@@ -150,21 +150,25 @@ def local_param_count(module: torch.nn.Module) -> int:
 
 SUMMED = ("tokens/step", "data/skipped_long_prompts", "data/skipped_long_examples",
           "rollout/resampled_prompts")  # counts: summed over ranks
-MAXED = "memory/"  # peaks: the largest over ranks; every other metric is averaged
+MAXED = "memory/"  # peaks: the largest over ranks; every other metric is averaged (and every "*_max": largest too)
+
+
+def _maxed(key: str) -> bool:
+    return key.startswith(MAXED) or key.endswith("_max")
 
 
 def log_step(run: RunContext, row: dict[str, Any], step: int, every: int, last: bool) -> dict[str, float]:
-    """Average (for counts, sum; for memory peaks, take the largest) the step's metrics over ranks,
+    """Average (for counts, sum; for memory peaks and ``*_max``, take the largest) the step's metrics over ranks,
     then log them on rank 0.
     Ranks may hold different keys (a metric one rank could not compute): each is averaged over
     the ranks that hold it, and every rank makes the same collective calls."""
     values = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and v is not None}
     totals = sum_over_ranks({**values, **{f"#{k}": 1.0 for k in values}})
     merged = {k: (t if k in SUMMED else t / totals[f"#{k}"]) for k, t in totals.items() if not k.startswith("#")}
-    peaks = [{k: v for k, v in values.items() if k.startswith(MAXED)}]
-    if any(k.startswith(MAXED) for k in merged):
+    peaks = [{k: v for k, v in values.items() if _maxed(k)}]
+    if any(_maxed(k) for k in merged):
         peaks = all_gather_objects(peaks[0])
-    merged.update({k: max(p[k] for p in peaks if k in p) for k in merged if k.startswith(MAXED)})
+    merged.update({k: max(p[k] for p in peaks if k in p) for k in merged if _maxed(k)})
     if run.progress is not None:
         run.progress.update(1)
         run.progress.set_postfix({k: f"{merged[k]:.4g}" for k in ("loss", "reward/mean") if k in merged})

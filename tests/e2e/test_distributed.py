@@ -69,5 +69,9 @@ def test_entropy_grpo_on_two_ranks_with_zero3_from_a_policy_that_stops(tmp_path,
         assert key in steps[-1]
     # the policy stops: most completions end before the budget, at lengths that vary
     assert all(r["completion/clipped_frac"] < 0.5 and r["completion/length_mean"] < 120 for r in steps)
+    # the longest completion and prompt are the largest rank's (ranks see different prompts), within the budgets
+    assert all(r["completion/length_mean"] < r["completion/length_max"] <= 160 for r in steps)
+    assert all(r["tokens/prompt_mean"] < r["tokens/prompt_max"] <= 512 and r["tokens/prompt_max"] == int(r["tokens/prompt_max"])
+               for r in steps)
     evals = [r["step"] for r in rows if "eval/ast_accuracy" in r]
     assert evals == [0, 2]

@@ -141,3 +141,21 @@ def test_cli_runs_as_users_call_it():
     plan = json.loads(proc.stdout)  # stdout is the plan alone
     assert plan["fits"] is False and plan["peak_gb"] > 0.3 and plan["details"]["world_size"] == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("does not fit")
+
+
+def test_plan_is_within_25_percent_of_the_committed_0_5b_rehearsal():
+    """The 0.5B rehearsal's measured peaks (experiments/benchmarks/rehearsal_0_5b.json, 2 CPU ranks,
+    ZeRO-3) against a plan made now from the same overrides: a change to the arithmetic that breaks
+    the agreement fails here. The runs' ``model.path`` is the SFT export of ``model=qwen2_5_0_5b_random``
+    (same shape), which the plan reads from the embedded spec instead."""
+    recorded = json.loads((REPO / "experiments" / "benchmarks" / "rehearsal_0_5b.json").read_text())["runs"]
+    checked = 0
+    for name, run in recorded.items():
+        if "memory_peak_gb_per_rank" not in run:
+            continue
+        plan = plan_run(compose([o for o in run["overrides"] if not o.startswith("model.path=")]), 2, "cpu", None)
+        for phase, planned in plan.phases.items():
+            measured = max(rank[phase] for rank in run["memory_peak_gb_per_rank"])
+            assert 0.75 <= planned / measured <= 1.25, (name, phase, planned, measured)
+            checked += 1
+    assert checked == 14  # SFT 2 phases, three GRPO runs x 4
