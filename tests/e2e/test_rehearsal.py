@@ -73,3 +73,16 @@ def test_every_rank_reports_every_phase(rehearsal):
             assert phases <= set(rank_peaks), (name, sorted(rank_peaks))
             assert all(gb > 0.5 for gb in rank_peaks.values())  # a whole process of torch and a 494M shard
     assert "Peak memory per rank and phase" in printed
+
+
+@pytest.mark.slow
+def test_the_plan_is_within_25_percent_of_every_planned_phase(rehearsal):
+    """docs/plan.md's claim at this size: each phase the plan predicts (setup, step; rollout, logprob,
+    update) within 25% of the larger rank's measured peak, in each of the four runs."""
+    runs = rehearsal[0]["runs"]
+    for name in ("sft", "grpo_vllm", "grpo_a", "grpo_b_resume"):
+        planned, peaks = runs[name]["planned_gb"], runs[name]["memory_peak_gb_per_rank"]
+        assert set(planned) == ({"setup", "step"} if name == "sft" else {"setup", "rollout", "logprob", "update"})
+        for phase, gb in planned.items():
+            measured = max(rank[phase] for rank in peaks)
+            assert 0.75 <= gb / measured <= 1.25, (name, phase, gb, measured)
