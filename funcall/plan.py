@@ -11,8 +11,11 @@ runtime), the predicted peak of each phase the trainer measures (``setup``, ``st
 
 How it departs from the obvious: it predicts tensors, not a process. On a GPU the CUDA context is
 an allowance and vLLM's share is what it pre-allocates; on a CPU the process's fixed cost is a
-measured constant. What it does not predict (allocator fragmentation, DeepSpeed's communication
-buckets, evaluation and export) is listed in docs/plan.md with the measured-vs-planned table.
+measured constant. Beyond the textbook's bytes per parameter it counts what a 0.5B run was traced
+holding (`funcall.planning.terms`: ZeRO-3's master copy in fp32, parameters kept gathered for the
+backward, one whole gradient, the optimizer step's temporaries, the gradient bucket), and it plans
+a run's later steps, when those all exist. What it does not predict (allocator fragmentation,
+evaluation and export) is listed in docs/plan.md with the measured-vs-planned table.
 `plan_run` and `compose` are the API the rehearsal and ``make gpu-check`` call.
 """
 from __future__ import annotations
@@ -128,6 +131,17 @@ def _rl_shape(cfg: DictConfig, world: int) -> dict:
             "prompt_source": "trainer.max_prompt_length" if tr.get("max_prompt_length") else "trainer.max_length"}
 
 
+@dataclass(frozen=True)
+class _Steps:
+    """What differs between set-up, a run's first step and its later ones (GB per rank)."""
+
+    adam: float                # AdamW's moments, allocated by the first update (or read at set-up on resume)
+    steady: bool               # more than one step: the phases' peaks are the later steps'
+    layerwise_generation: bool  # the HF engine without ``gather`` under ZeRO-3: generation's forwards keep `gathered` too
+    weights: float             # the weights as loaded (below ZeRO-3: whole)
+    zero3_setup: float | None  # ZeRO-3: set-up's largest transient beyond the resident states; None below ZeRO-3
+
+
 def plan_run(cfg: DictConfig, world_size: int = 1, device: str = "cuda", gpu_gb: float | None = 80.0) -> MemoryPlan:
     """The `MemoryPlan` of ``cfg`` (a composed train config) on ``world_size`` ranks of ``device``."""
     if device not in ("cuda", "cpu"):
@@ -161,28 +175,11 @@ def plan_run(cfg: DictConfig, world_size: int = 1, device: str = "cuda", gpu_gb:
         "full_gradient": 0.0 if arch.lora_params else T.full_gradient(arch, shard),
         "optimizer_step": T.optimizer_transient(arch, shard, device),
     }
-    engine = cfg.rollout.engine if rl else None
-    logprob_pass, generation_gathers = 0.0, True
+    logprob_pass, gathers = 0.0, True
     if rl:
-        target = str(engine.get("_target_", ""))
-        if "vllm_colocate" in target:
-            b["vllm"] = T.vllm_share(arch, engine, device, gpu_gb or 80.0, mixed)
-        elif target.endswith("HFEngine"):
-            batch = min(int(engine.get("batch_size") or shape["rollouts"]), shape["rollouts"])
-            generation_gathers = bool(engine.get("gather", True))
-            b["generation"] = T.hf_generation(arch, shard, batch, length, act_bytes, generation_gathers)
-        rows = min(int(cfg.trainer.logprob_batch_size), shape["rollouts"])
-        logprob_pass = T.no_grad_pass(arch, rows, length, act_bytes) + T.output_layer(
-            arch, cfg.trainer.get("logit_chunk"), rows * shape["new"], act_bytes)
+        b["vllm"], b["generation"], logprob_pass, gathers = _rollout_terms(cfg, arch, shard, shape, device, gpu_gb, act_bytes)
     gb = {k: v / T.GB for k, v in b.items()}
-    resume = bool(cfg.trainer.get("resume"))
-    steps = _Steps(adam=T.adam_moments(arch, shard) / T.GB, steady=int(cfg.trainer.max_steps) > 1,
-                   layerwise_generation=not generation_gathers,
-                   weights=arch.params * (2 if shard.mixed else T.FP32) / (shard.world if shard.stage == 3 else 1) / T.GB,
-                   zero3_setup=None if shard.stage != 3 else (
-                       max(T.setup_transient(arch, shard), T.resume_read(arch, shard) if resume else 0.0)
-                       - (b["zero_buffers"] if device == "cpu" else 0.0)) / T.GB)
-    phases = _phases(gb, rl, steps, logprob_pass / T.GB)
+    phases = _phases(gb, rl, _steps(cfg, arch, shard, b["zero_buffers"], device, gathers), logprob_pass / T.GB)
     measurable = _measurable(phases, gb, device, rl)
     peak = max(phases.values())
     details = {
@@ -196,15 +193,37 @@ def plan_run(cfg: DictConfig, world_size: int = 1, device: str = "cuda", gpu_gb:
                       gpu_gb=gpu_gb, measurable=measurable, details=details)
 
 
-@dataclass(frozen=True)
-class _Steps:
-    """What differs between set-up, a run's first step and its later ones (GB per rank)."""
+def _rollout_terms(cfg: DictConfig, arch: Architecture, shard: T.Sharding, shape: dict, device: str,
+                   gpu_gb: float | None, act_bytes: int) -> tuple[float, float, float, bool]:
+    """RL's rollout terms in bytes: vLLM's share, the HF engine's generation, one no-grad log-prob
+    pass, and whether the HF engine gathers the whole weights for generation (``engine.gather``)."""
+    engine = cfg.rollout.engine
+    target = str(engine.get("_target_", ""))
+    vllm = generation = 0.0
+    gathers = True
+    if "vllm_colocate" in target:
+        vllm = T.vllm_share(arch, engine, device, gpu_gb or 80.0, shard.mixed)
+    elif target.endswith("HFEngine"):
+        batch = min(int(engine.get("batch_size") or shape["rollouts"]), shape["rollouts"])
+        gathers = bool(engine.get("gather", True))
+        generation = T.hf_generation(arch, shard, batch, shape["length"], act_bytes, gathers)
+    rows = min(int(cfg.trainer.logprob_batch_size), shape["rollouts"])
+    logprob_pass = T.no_grad_pass(arch, rows, shape["length"], act_bytes) + T.output_layer(
+        arch, cfg.trainer.get("logit_chunk"), rows * shape["new"], act_bytes)
+    return vllm, generation, logprob_pass, gathers
 
-    adam: float                # AdamW's moments, allocated by the first update (or read at set-up on resume)
-    steady: bool               # more than one step: the phases' peaks are the later steps'
-    layerwise_generation: bool  # the HF engine without ``gather`` under ZeRO-3: generation's forwards keep `gathered` too
-    weights: float             # the weights as loaded (below ZeRO-3: whole)
-    zero3_setup: float | None  # ZeRO-3: set-up's largest transient beyond the resident states; None below ZeRO-3
+
+def _steps(cfg: DictConfig, arch: Architecture, shard: T.Sharding, zero_buffers: float, device: str,
+           generation_gathers: bool) -> _Steps:
+    """What set-up, the first step and the later steps of this run differ by (`_Steps`)."""
+    zero3_setup = None
+    if shard.stage == 3:
+        read = T.resume_read(arch, shard) if bool(cfg.trainer.get("resume")) else 0.0
+        untouched = zero_buffers if device == "cpu" else 0.0
+        zero3_setup = (max(T.setup_transient(arch, shard), read) - untouched) / T.GB
+    weights = arch.params * (2 if shard.mixed else T.FP32) / (shard.world if shard.stage == 3 else 1)
+    return _Steps(adam=T.adam_moments(arch, shard) / T.GB, steady=int(cfg.trainer.max_steps) > 1,
+                  layerwise_generation=not generation_gathers, weights=weights / T.GB, zero3_setup=zero3_setup)
 
 
 def _phases(gb: dict[str, float], rl: bool, steps: _Steps, logprob_pass: float) -> dict[str, float]:

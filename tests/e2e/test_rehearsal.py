@@ -43,9 +43,10 @@ def test_every_training_finishes_and_the_killed_one_was_killed(rehearsal):
 def test_the_resumed_step_equals_the_uninterrupted_one(rehearsal):
     resume = rehearsal[0]["resume"]
     assert resume["resumed_steps"] == [1, 2]  # step 1 logged before the kill, step 2 after the resume, none twice
-    # random weights earn no reward (loss and kl are 0 at both steps): the answer tokens' entropy is
-    # what differs when other tokens are sampled
-    assert {"loss", "reward/mean", "kl", "entropy/answer"} <= set(resume["keys"])
+    # random weights earn no reward (the loss is 0 at both steps; the runs have no KL term, so no
+    # `kl`): the answer tokens' entropy and the generation-vs-trainer log-prob gap are what differ when other tokens
+    # are sampled
+    assert {"loss", "reward/mean", "entropy/answer", "logprob/gen_vs_train_abs"} <= set(resume["keys"])
     assert resume["equal"], resume["keys"]
 
 
