@@ -1,13 +1,14 @@
 """The rehearsal at Qwen2.5-0.5B size (experiments/benchmarks/rehearsal_0_5b.py --quick), end to end.
 
-One run of the program (about 20-30 minutes on 2 cores, ~22 GB of RAM at its peak, queued behind
-other heavy runs by ``/tmp/funcall-heavy.lock``): SFT, GRPO with colocated vLLM, a SIGKILL after
-step 1's checkpoint and a resume, the HF export. The assertions read the program's JSON: what it
-measured, not what it printed.
+One run of the program (about 11 minutes on 2 cores; ~22 GB of RAM at its peak and ~23 GB of disk
+while it runs, removed afterwards; queued behind other heavy runs by ``/tmp/funcall-heavy.lock``):
+SFT, GRPO with colocated vLLM, a SIGKILL after step 1's checkpoint and a resume, the HF export.
+The assertions read the program's JSON: what it measured, not what it printed.
 """
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -26,8 +27,11 @@ def rehearsal(tmp_path_factory):
     out = tmp / "rehearsal.json"
     proc = subprocess.run([sys.executable, str(PROGRAM), "--quick", "--work", str(tmp / "work"), "--json", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=5400)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(out.read_text()), proc.stdout
+    try:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        yield json.loads(out.read_text()), proc.stdout
+    finally:  # ~23 GB of checkpoints and exports; pytest keeps its last three temporary folders
+        shutil.rmtree(tmp / "work", ignore_errors=True)
 
 
 @pytest.mark.slow
