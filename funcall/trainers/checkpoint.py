@@ -22,6 +22,8 @@ gathered from all ZeRO shards when training used bf16/fp16, fp32 otherwise, plus
 that ``model.path`` loads. For a LoRA policy that folder holds the merged model (base + adapters,
 under the base model's names, `funcall.rollout.weights.gathered_weights`), and with
 ``trainer.export_adapter=true`` the adapter alone goes beside it (peft's ``save_pretrained``).
+Both are written into a folder beside their place and swapped in (`funcall.utils.atomic.write_dir_atomic`):
+a full disk mid-export (met by the 0.5B rehearsal) leaves a resumed run's previous export whole.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from funcall.dist import all_gather_objects, barrier, broadcast_object
 from funcall.models.lora import is_lora
 from funcall.rollout.weights import gathered_weights
 from funcall.trainers.checkpoint_manifest import MANIFEST, describe, tag_files, verify_tag, write_manifest
+from funcall.utils.atomic import write_dir_atomic
 from funcall.utils.errors import ConfigError
 from funcall.utils.seed import rng_state, set_rng_state
 
@@ -192,10 +195,11 @@ def export_hf(engine, model, tokenizer, out_dir: Path, is_main: bool, prefix: st
             full = engine.module.state_dict() if is_main else None
         if is_main:
             state = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
-    if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        model_to_save.save_pretrained(out_dir, state_dict=state)
-        tokenizer.save_pretrained(out_dir)
+    if is_main:  # beside, then swapped in: a full disk or a kill mid-write leaves the previous export whole
+        def write(folder: Path) -> None:
+            model_to_save.save_pretrained(folder, state_dict=state)
+            tokenizer.save_pretrained(folder)
+        write_dir_atomic(out_dir, write)
     barrier()
 
 
@@ -212,5 +216,5 @@ def export_adapter(engine, model, out_dir: Path, is_main: bool) -> None:
         gather = deepspeed.zero.GatheredParameters(adapters, modifier_rank=None)
     with gather:
         if is_main:
-            model.save_pretrained(str(out_dir))
+            write_dir_atomic(Path(out_dir), lambda folder: model.save_pretrained(str(folder)))
     barrier()
