@@ -66,6 +66,13 @@ def _file_backed_gb() -> float:
     return int(found.group(1)) * 1024 / GB if found else 0.0
 
 
+def _event(call: str, start: int, peak: int, end: int) -> dict:
+    """One traced call: resident bytes at its start, its peak and its end, and what glibc and file
+    mappings hold at the end."""
+    return {"call": call, "t": time.time(), "start_gb": start / GB, "peak_gb": peak / GB, "end_gb": end / GB,
+            "glibc_free_gb": (_glibc_free_bytes() or 0) / GB, "file_gb": _file_backed_gb()}
+
+
 class Tracer:
     """Samples the resident size; ``mark(name)`` wraps a call to record its start, peak and end."""
 
@@ -98,8 +105,7 @@ class Tracer:
                 end = _rss()
                 with self.lock:
                     inner_peak, self.peak = max(self.peak, end), max(outer_peak, self.peak, end)
-                self.events.append({"call": name, "t": time.time(), "start_gb": start / GB, "peak_gb": inner_peak / GB,
-                                    "end_gb": end / GB, "glibc_free_gb": (_glibc_free_bytes() or 0) / GB, "file_gb": _file_backed_gb()})
+                self.events.append(_event(name, start, inner_peak, end))
         return traced
 
 
@@ -139,9 +145,7 @@ class _PhaseMark:
         end = _rss()
         with self.tracer.lock:
             peak = max(self.tracer.peak, end)
-        self.tracer.events.append({"call": f"phase {self.name}", "t": time.time(), "start_gb": self.start / GB,
-                                   "peak_gb": peak / GB, "end_gb": end / GB,
-                                   "glibc_free_gb": (_glibc_free_bytes() or 0) / GB, "file_gb": _file_backed_gb()})
+        self.tracer.events.append(_event(f"phase {self.name}", self.start, peak, end))
         return done
 
 
@@ -159,14 +163,18 @@ def rank_main(out_dir: Path, overrides: list[str]) -> None:
         (out_dir / f"rank{rank}.json").write_text(json.dumps(tracer.events))
 
 
+COLUMNS = {"start_gb": "RSS at start GB", "peak_gb": "peak inside GB", "end_gb": "RSS at end GB",
+           "glibc_free_gb": "glibc free at end GB", "file_gb": "file-backed at end GB"}
+
+
 def report(out_dir: Path) -> str:
+    """Per rank, one table row per traced call, in the order the calls ended."""
     lines = []
     for path in sorted(out_dir.glob("rank*.json")):
         events = sorted(json.loads(path.read_text()), key=lambda e: e["t"])
-        lines += [f"## {path.stem}", "", "| call (in order of ending) | RSS at start GB | peak inside GB | RSS at end GB | glibc free at end GB | file-backed at end GB |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {e['call']} | {e['start_gb']:.2f} | {e['peak_gb']:.2f} | {e['end_gb']:.2f} | {e['glibc_free_gb']:.2f} | {e['file_gb']:.2f} |"
-                  for e in events]
+        lines += [f"## {path.stem}", "", "| call (in order of ending) | " + " | ".join(COLUMNS.values()) + " |",
+                  "|---|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join([e["call"], *(f"{e[key]:.2f}" for key in COLUMNS)]) + " |" for e in events]
         lines.append("")
     return "\n".join(lines)
 
