@@ -3,8 +3,9 @@
 A reader (or a resumed run) never sees half a file, and a failure part-way (a full disk, a kill,
 a value that does not serialise) leaves the previous file as it was and no temporary behind.
 `write_dir_atomic` does the same for a folder of files (an HF export): written beside, then
-swapped in with two renames; only a kill between those two renames leaves the new folder under
-its temporary name and the old one under ``<name>.old`` (neither half-written).
+swapped in with two renames. A kill (which nothing can catch) during the write leaves a hidden
+``.<name>.*`` folder beside the untouched one; between the two renames, the new folder under that
+name and the old one under ``<name>.old``; neither is ever half-written in ``<name>``'s place.
 """
 from __future__ import annotations
 
