@@ -13,8 +13,8 @@ grouped-query decoder and without the ``5as/h`` score term: sdpa and flash atten
 Beyond the textbook's 16-18 B per parameter, four ZeRO terms were found by tracing a 0.5B run call by
 call (``experiments/benchmarks/step_memory_trace.py``, docs/plan.md) and read back in DeepSpeed
 0.19's ``stage3.py`` and ``partitioned_param_coordinator.py``: in fp32, ZeRO-3 keeps a separate
-fp32 master partition (its "no copy" test compares a ``torch.device`` with a string, which is
-False); from the second step on, parameters gathered in the forward are kept for the backward when
+fp32 master partition (its "no copy" test compares a ``torch.device`` with the device's name as
+a string, which torch 2.13 answers False on the CPU); from the second step on, parameters gathered in the forward are kept for the backward when
 they are used again within ``stage3_max_reuse_distance`` elements; each parameter's gradient exists
 whole once before it is reduce-scattered; and the optimizer step works on the flat partition, so its
 temporaries (the flattened gradient, torch AdamW's ``sqrt(v) / c`` pair on a CPU, one foreach
