@@ -94,13 +94,12 @@ def _sharding(cfg: DictConfig, world: int, mixed: bool) -> T.Sharding:
     """The ``deepspeed`` group's sharding keys; an unset key is DeepSpeed's default (`T.Sharding`)."""
     zero = cfg.deepspeed.get("zero_optimization") or {}
     on_cpu = lambda key: str((zero.get(key) or {}).get("device", "none")) == "cpu"  # noqa: E731
-    default = T.Sharding(stage=0, world=1, mixed=False, offload_optimizer=False, offload_params=False)
+    key = lambda name: zero.get(name, T.DEEPSPEED_DEFAULTS[name])  # noqa: E731
     return T.Sharding(stage=int(zero.get("stage", 0)), world=world, mixed=mixed,
                       offload_optimizer=on_cpu("offload_optimizer"), offload_params=on_cpu("offload_param"),
-                      reduce_bucket=int(float(zero.get("reduce_bucket_size", default.reduce_bucket))),
-                      reuse_distance=int(float(zero.get("stage3_max_reuse_distance", default.reuse_distance))),
-                      sub_group=int(float(zero.get("sub_group_size", default.sub_group))),
-                      contiguous=bool(zero.get("contiguous_gradients", default.contiguous)))
+                      reduce_bucket=int(float(key("reduce_bucket_size"))),
+                      reuse_distance=int(float(key("stage3_max_reuse_distance"))),
+                      sub_group=int(float(key("sub_group_size"))), contiguous=bool(key("contiguous_gradients")))
 
 
 def _precision(cfg: DictConfig, device: str, rl: bool) -> tuple[bool, int]:

@@ -13,8 +13,9 @@ Per phase it prints the measured peak of each rank, the plan, and plan / measure
 rank). The plan assumes every sequence fills its budget (``trainer.max_prompt_length`` or
 ``trainer.max_length``, and ``rollout.max_new_tokens``), which is what a user needs before a run;
 for RL it is also made at the lengths the run had (its ``tokens/prompt_max`` and
-``completion/length_max``), which is what checks the arithmetic. How it departs from the obvious: the held-out evaluation is cut to 16 examples and RL's
-step-0 evaluation is off, to save minutes; the plan does not predict the ``eval`` and ``export``
+``completion/length_max``), which is what checks the arithmetic. How it departs from the
+obvious: the held-out evaluation is cut to 16 examples and RL's step-0 evaluation is off, to save
+minutes; the plan does not predict the ``eval`` and ``export``
 phases, so they are printed as measured only. On CUDA the comparison uses the plan's
 ``measurable`` phases (without the CUDA-context allowance and vLLM's pre-allocated share, which
 ``max_memory_allocated`` does not see).

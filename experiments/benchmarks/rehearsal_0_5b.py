@@ -18,8 +18,9 @@ parameters, the real Qwen tokenizer), 2 ranks, ZeRO-3 (gloo, one OpenMP thread p
      four times (docs/rehearsal.md); without the vLLM engine (1.5-2 GB a rank) it fits.
 For every rank and phase it prints the measured peak (summary.json's ``memory_peak_gb_per_rank``:
 peak RSS, the whole process) next to ``funcall.plan``'s prediction when that module exists ("n/a"
-otherwise) and next to the ZeRO-3 model-state arithmetic (16 B x parameters / ranks: fp32
-parameters, gradients and two Adam moments, sharded), with ``params_per_rank`` x 4 B beside it.
+otherwise; planned / measured beside it) and next to the ZeRO-3 model-state arithmetic (20 B x
+parameters / ranks: fp32 parameters, master copy, gradients and two Adam moments, sharded), with
+``params_per_rank`` x 4 B beside it. ``--from-json --replan`` plans the recorded runs again.
 Everything measured goes to rehearsal_0_5b.json (``--json``); the printout is committed as
 rehearsal_0_5b.txt. ``--quick`` (the slow test) makes completions 64 tokens long.
 
